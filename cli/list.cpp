@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// torp list: the loaded models with op, device, tt-metal commit and test metrics.
+#include <iomanip>
+#include <sstream>
+#include <iostream>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "torp/predictor.hpp"
+
+namespace torp::cli {
+namespace {
+
+std::string field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "-";
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+std::string metric(const nlohmann::json& prov, const char* key, double scale, const char* unit) {
+  auto m = prov.find("metrics");
+  if (m == prov.end() || !m->is_object()) return "-";
+  auto t = m->find("test");
+  if (t == m->end() || !t->is_object()) return "-";
+  auto v = t->find(key);
+  if (v == t->end() || !v->is_number()) return "-";
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(scale == 100 ? 1 : 2) << v->get<double>() * scale << unit;
+  return o.str();
+}
+
+}  // namespace
+
+int cmd_list(int argc, char** argv) {
+  Args a("list", "List the loaded models: id, op, device, tt-metal commit and test metrics.",
+         "Metrics are those recorded in each model's provenance (test configurations of its own split);\n"
+         "'-' means unknown (imported reference models were published without them).");
+  a.option("models", "DIR", "model directory (else $TORP_MODELS, installed models, ./models)")
+      .flag("json", "print one JSON object per model instead of a table");
+  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
+  std::optional<std::filesystem::path> dir;
+  if (auto m = a.maybe("models")) dir = *m;
+  Predictor p(resolve_models_dir(dir));
+  if (a.flag_set("json")) {
+    for (const auto& m : p.models())
+      std::cout << nlohmann::json{{"id", m.id}, {"op", m.op}, {"file", m.file.string()}, {"priority", m.priority},
+                                  {"features", m.features}, {"provenance", m.provenance}}
+                       .dump()
+                << "\n";
+    return kExitOk;
+  }
+  std::cout << std::left << std::setw(58) << "MODEL" << std::setw(58) << "OP" << std::setw(18) << "DEVICE"
+            << std::setw(12) << "TT-METAL" << std::setw(9) << "±10%" << "MEDIAN APE\n";
+  for (const auto& m : p.models()) {
+    std::string commit = field(m.provenance, "tt_metal_commit");
+    if (commit.size() > 10) commit = commit.substr(0, 10);
+    std::cout << std::left << std::setw(58) << m.id << std::setw(58) << m.op << std::setw(18)
+              << field(m.provenance, "device") << std::setw(12) << commit << std::setw(8)
+              << metric(m.provenance, "within_10", 100, "%") << " " << metric(m.provenance, "median_ape", 1, "%")
+              << "\n";
+  }
+  std::cout << p.models().size() << " models from " << p.directory().string() << "\n";
+  return kExitOk;
+}
+
+}  // namespace torp::cli

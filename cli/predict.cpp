@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+// torp predict: JSON Lines queries in, one JSON line per query out, in order.
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "torp/predictor.hpp"
+
+namespace torp::cli {
+namespace {
+
+void append_escaped(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+void append_error(std::string& out, const Error& e) {
+  out += R"({"status": "error", "error": {"code": ")";
+  out += to_string(e.code);
+  out += R"(", "message": )";
+  append_escaped(out, e.message);
+  out += R"(, "path": )";
+  append_escaped(out, e.path);
+  out += "}}\n";
+}
+
+void answer(const Predictor& p, std::string_view line, std::size_t line_no, std::string& out) {
+  nlohmann::json q = nlohmann::json::parse(line, nullptr, false);
+  if (q.is_discarded()) {
+    append_error(out, Error{ErrorCode::invalid_query, "line " + std::to_string(line_no) + " is not valid JSON", ""});
+    return;
+  }
+  PredictResult r = p.predict(q);
+  if (!r) {
+    append_error(out, r.error());
+    return;
+  }
+  out += R"({"runtime_ns": )";
+  char buf[32];
+  auto res = std::to_chars(buf, buf + sizeof buf, r.value().runtime_ns);
+  out.append(buf, res.ptr);
+  out += R"(, "status": "ok", "model": )";
+  append_escaped(out, r.value().model_id);
+  out += "}\n";
+}
+
+}  // namespace
+
+int cmd_predict(int argc, char** argv) {
+  Args a("predict", "Answer runtime queries: one JSON query per input line, one JSON answer per line, in order.",
+         "A query is {\"op\": NAME, \"args\": {...}, \"model\"?: ID}. NAME is the TTNN name (ttnn.exp), the C++\n"
+         "name (ttnn::exp) or the short name (exp); args follow the TTNN Python signature, tensors as\n"
+         "tt-metal's ttsl::json::to_json writes them. Answers:\n"
+         "  {\"runtime_ns\": 1234.5, \"status\": \"ok\", \"model\": \"<model id>\"}\n"
+         "  {\"status\": \"error\", \"error\": {\"code\": \"...\", \"message\": \"...\", \"path\": \"<JSON pointer>\"}}\n"
+         "Error codes: unknown_op, no_model, invalid_argument, model_output_invalid, invalid_query.\n"
+         "A malformed line gets an error answer; the stream goes on. Blank lines are skipped.\n"
+         "Exit code 0 even when some queries fail; 1 if the models or the input cannot be read.");
+  a.option("models", "DIR", "model directory (else $TORP_MODELS, installed models, ./models)")
+      .option("threads", "N", "worker threads for large inputs (0 = all cores)", "0")
+      .positional("FILE", "JSON Lines file of queries (default: standard input)", true);
+  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
+
+  std::optional<std::filesystem::path> dir;
+  if (auto m = a.maybe("models")) dir = *m;
+  Predictor predictor(resolve_models_dir(dir));
+
+  std::string input;
+  if (auto f = a.pos("FILE")) {
+    std::ifstream in(*f, std::ios::binary);
+    if (!in) {
+      error("predict", "cannot open " + *f);
+      return kExitFailure;
+    }
+    input.assign(std::istreambuf_iterator<char>(in), {});
+  } else {
+    std::ios::sync_with_stdio(false);
+    input.assign(std::istreambuf_iterator<char>(std::cin), {});
+  }
+
+  struct Line {
+    std::string_view text;
+    std::size_t number;
+  };
+  std::vector<Line> lines;
+  for (std::size_t pos = 0, no = 1; pos < input.size(); ++no) {
+    std::size_t end = input.find('\n', pos);
+    if (end == std::string::npos) end = input.size();
+    std::string_view l(input.data() + pos, end - pos);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (l.find_first_not_of(" \t") != std::string_view::npos) lines.push_back({l, no});
+    pos = end + 1;
+  }
+
+  unsigned threads = static_cast<unsigned>(std::stoul(a.get("threads")));
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (lines.size() < 2048) threads = 1;
+  std::vector<std::string> outs(threads);
+  auto work = [&](unsigned t) {
+    std::size_t begin = lines.size() * t / threads, end = lines.size() * (t + 1) / threads;
+    outs[t].reserve((end - begin) * 80);
+    for (std::size_t i = begin; i < end; ++i) answer(predictor, lines[i].text, lines[i].number, outs[t]);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (const auto& o : outs) std::fwrite(o.data(), 1, o.size(), stdout);
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+}  // namespace torp::cli

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+// Model file format v1 (docs/model-format.md): one self-describing JSON document per model.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "torp/error.hpp"
+
+namespace torp {
+
+inline constexpr const char* kModelFormat = "torp-model";
+inline constexpr int kModelFormatVersion = 1;
+
+/// One dense layer: y = W x + b, W stored row-major (out x in) as in the file.
+struct DenseLayer {
+  int in = 0;
+  int out = 0;
+  std::vector<double> weights;  // out * in, row-major
+  std::vector<double> bias;     // out
+};
+
+/// Dense network with ReLU after every layer but the last; the last layer has one output.
+struct Network {
+  std::vector<DenseLayer> layers;
+};
+
+enum class TargetTransform { none, log };
+
+/// Analytical part of a physics-informed model: baseline = intercept + sum(coef_i * feature_i).
+/// With a baseline, runtime = baseline * exp(network output) (the network learns the log-correction).
+struct Baseline {
+  double intercept = 0.0;
+  std::vector<std::string> features;
+  std::vector<double> coefficients;
+};
+
+struct Requirement {
+  std::string expr;
+  std::string message;
+};
+
+struct ModelFile {
+  std::string id;             ///< stable id, e.g. "reference/exp" or "wormhole/exp"
+  std::string op;             ///< canonical op name, e.g. "ttnn.exp"
+  std::string producer;       ///< tool and version that wrote the file
+  nlohmann::json op_spec;     ///< frozen copy of ops/<op>.json used to encode features
+  nlohmann::json device;      ///< frozen copy of the device description
+  int priority = 0;           ///< among models of one op that apply, the highest priority serves
+  std::vector<std::string> applies_when;  ///< expressions: all non-zero or the model does not apply (no_model)
+  std::vector<Requirement> requires_;     ///< expressions: all non-zero or the query is invalid_argument
+  std::vector<std::string> features;      ///< input schema: names of op-spec features, in order
+  std::vector<double> mean, stddev;       ///< input normalization x' = (x - mean) / std
+  TargetTransform transform = TargetTransform::none;
+  std::optional<Baseline> baseline;
+  std::vector<Network> ensemble;          ///< outputs averaged in the transformed space
+  nlohmann::json provenance;              ///< device, tt_metal_commit, source_data, metrics, ...
+};
+
+/// Parse and validate a model document. `source` names it in messages (usually the file path).
+/// Throws TorpError: model_version for a missing/unknown/future format_version, model_format for
+/// anything else (missing key, shape mismatch, non-finite number), each with its own message.
+ModelFile parse_model(const nlohmann::json& doc, const std::string& source);
+ModelFile load_model(const std::filesystem::path& file);
+
+nlohmann::json to_json(const ModelFile& m);
+/// Write to `file` (pretty JSON, trailing newline) via a temporary file and rename. Refuses to
+/// replace an existing file unless `overwrite` is true.
+void save_model(const ModelFile& m, const std::filesystem::path& file, bool overwrite);
+
+/// Reference forward pass of one network on an already normalized input (straightforward loops;
+/// the predictor uses its own vectorized copy). Exposed for tools and tests.
+double forward(const Network& net, const std::vector<double>& x);
+
+}  // namespace torp

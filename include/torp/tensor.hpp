@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tensor and MemoryConfig arguments as tt-metal serializes them (ttsl::json::to_json), reduced to
+// the fields the encoder can use. Accepts the full Tensor form {"storage","tensor_spec"}, the bare
+// TensorSpec form {"logical_shape","tensor_layout"} and the reference predictor's reduced forms.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "torp/error.hpp"
+
+namespace torp {
+
+/// tt-metal enum integers (see docs/query-format.md). -1 means "not given".
+namespace dtype {
+inline constexpr int BFLOAT16 = 0, FLOAT32 = 1, UINT32 = 2, BFLOAT8_B = 3, BFLOAT4_B = 4, UINT8 = 5,
+                     UINT16 = 6, INT32 = 7;
+}
+namespace buffer_type {
+inline constexpr int DRAM = 0, L1 = 1, SYSTEM_MEMORY = 2, L1_SMALL = 3, TRACE = 4;
+}
+namespace memory_layout {
+inline constexpr int INTERLEAVED = 0, HEIGHT_SHARDED = 2, WIDTH_SHARDED = 3, BLOCK_SHARDED = 4,
+                     ND_SHARDED = 5;
+}
+
+/// Which tt-metal enum a value belongs to.
+enum class EnumKind { data_type, buffer_type, memory_layout, layout, shard_orientation, math_fidelity };
+
+/// Parse an enum given as tt-metal's integer or as a name ("BFLOAT16", "DataType.BFLOAT16",
+/// "ttnn.DataType.BFLOAT16", case-insensitive). Unknown integers/names give nullopt.
+std::optional<int> parse_enum(EnumKind kind, const nlohmann::json& value);
+
+/// The canonical name of an enum value ("BFLOAT16"), or "UNKNOWN_<n>".
+std::string enum_name(EnumKind kind, int value);
+
+/// Bytes per element of a DataType (BFLOAT8_B = 1088/1024, BFLOAT4_B = 576/1024); nullopt if unknown.
+std::optional<double> dtype_bytes(int data_type);
+
+struct ShardInfo {
+  bool present = false;
+  int cores = 0;        ///< sum over core ranges of (x1-x0+1)(y1-y0+1)
+  int grid_x = 0;       ///< width of the bounding box of the core ranges
+  int grid_y = 0;       ///< height of the bounding box of the core ranges
+  int shape_h = 0;      ///< shard shape (last two dims for ND shard specs)
+  int shape_w = 0;
+  int orientation = -1;
+};
+
+struct MemoryConfigInfo {
+  bool present = false;
+  int buffer_type = -1;
+  int memory_layout = -1;
+  ShardInfo shard;
+};
+
+struct TensorInfo {
+  static constexpr int kMaxRank = 8;
+  bool present = false;
+  int rank = 0;
+  std::array<std::int64_t, kMaxRank> shape{};
+  int dtype = -1;
+  int layout = -1;
+  MemoryConfigInfo memory;
+  /// JSON pointers, relative to the tensor's own node, of where dtype and memory_config were read
+  /// (or would have been read), for error messages.
+  const char* dtype_path = "/tensor_spec/tensor_layout/dtype";
+  const char* layout_path = "/tensor_spec/tensor_layout/page_config";
+  const char* memory_path = "/tensor_spec/tensor_layout/memory_config";
+  const char* shape_path = "/tensor_spec/logical_shape";
+};
+
+/// Parse a MemoryConfig object. `path` is the JSON pointer of `j`, used in errors.
+Result<MemoryConfigInfo> parse_memory_config(const nlohmann::json& j, std::string_view path);
+
+/// Parse a tensor in any accepted form. Trailing zeros of a shape are taken as the reference's
+/// rank padding and dropped; any other zero (an empty tensor) is rejected.
+Result<TensorInfo> parse_tensor(const nlohmann::json& j, std::string_view path);
+
+}  // namespace torp

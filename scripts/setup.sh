@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install every Debian package TORP needs to build, test and benchmark. Idempotent: packages
+# already present are skipped, and apt is only consulted when something is missing.
+set -euo pipefail
+PACKAGES=(
+  build-essential cmake pkg-config
+  nlohmann-json3-dev      # JSON
+  libarmadillo-dev        # numeric core of the trainer
+  libgtest-dev googletest # tests
+  libbenchmark-dev        # benchmarks
+  pybind11-dev python3-dev python3-numpy  # Python module
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi

@@ -1,0 +1,968 @@
+// SPDX-License-Identifier: Apache-2.0
+// Op spec compilation and evaluation: argument parsing plus a small expression language
+// (arithmetic, comparisons, functions, tensor properties, device constants, named features).
+#include "torp/encoder.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <unordered_map>
+
+namespace torp {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void spec_error(std::string msg, std::string path = {}) {
+  throw TorpError(ErrorCode::op_spec, std::move(msg), std::move(path));
+}
+
+enum class ArgType { tensor, memory_config, integer, number, boolean, enumeration, object };
+
+struct FieldSpec {
+  std::string name;
+  ArgType type = ArgType::number;
+  EnumKind enum_kind = EnumKind::data_type;
+  bool optional = false;
+};
+
+struct ArgSpec {
+  std::string name;
+  std::string path;  // "/<name>" (appended to the args path)
+  ArgType type = ArgType::number;
+  EnumKind enum_kind = EnumKind::data_type;
+  bool optional = false;
+  std::optional<double> default_value;
+  std::string default_expr;
+  int default_id = -1;
+  int min_rank = 1, max_rank = TensorInfo::kMaxRank;
+  std::optional<double> min, max;
+  std::vector<FieldSpec> fields;  // object arguments
+};
+
+enum class TProp {
+  present, rank, volume, tiles, height, width, dtype, layout, buffer_type, memory_layout, sharded,
+  shard_cores, shard_grid_x, shard_grid_y, shard_height, shard_width, shard_orientation
+};
+
+struct TPropName {
+  const char* name;
+  TProp prop;
+};
+constexpr TPropName kTensorProps[] = {
+    {"present", TProp::present},           {"rank", TProp::rank},
+    {"volume", TProp::volume},             {"tiles", TProp::tiles},
+    {"height", TProp::height},             {"width", TProp::width},
+    {"dtype", TProp::dtype},               {"layout", TProp::layout},
+    {"buffer_type", TProp::buffer_type},   {"memory_layout", TProp::memory_layout},
+    {"sharded", TProp::sharded},           {"shard_cores", TProp::shard_cores},
+    {"shard_grid_x", TProp::shard_grid_x}, {"shard_grid_y", TProp::shard_grid_y},
+    {"shard_height", TProp::shard_height}, {"shard_width", TProp::shard_width},
+    {"shard_orientation", TProp::shard_orientation}};
+
+enum class Fn {
+  ceil, floor, round, log, log2, exp, sqrt, abs, min, max, pow, if_, in, ceil_div, dtype_bytes
+};
+struct FnName {
+  const char* name;
+  Fn fn;
+  int min_args, max_args;
+};
+constexpr FnName kFunctions[] = {
+    {"ceil", Fn::ceil, 1, 1},         {"floor", Fn::floor, 1, 1}, {"round", Fn::round, 1, 1},
+    {"log", Fn::log, 1, 1},           {"log2", Fn::log2, 1, 1},   {"exp", Fn::exp, 1, 1},
+    {"sqrt", Fn::sqrt, 1, 1},         {"abs", Fn::abs, 1, 1},     {"min", Fn::min, 2, 64},
+    {"max", Fn::max, 2, 64},          {"pow", Fn::pow, 2, 2},     {"if", Fn::if_, 3, 3},
+    {"in", Fn::in, 2, 64},            {"ceil_div", Fn::ceil_div, 2, 2},
+    {"dtype_bytes", Fn::dtype_bytes, 1, 1}};
+
+enum class NodeKind {
+  constant, scalar_arg, arg_present, tensor_prop, tensor_dim, object_field, feature, neg, not_,
+  add, sub, mul, div, mod, lt, le, gt, ge, eq, ne, and_, or_, call
+};
+
+struct Node {
+  NodeKind kind = NodeKind::constant;
+  double value = 0.0;
+  int arg = -1;       // argument index
+  TProp prop = TProp::present;
+  int field = -1;     // object field index within the arg spec
+  int feature = -1;   // feature index
+  Fn fn = Fn::ceil;
+  bool dim_has_default = false;
+  std::vector<int> kids;
+};
+
+/// Named enum constants usable in expressions (tt-metal integers).
+const std::unordered_map<std::string, double>& enum_constants() {
+  static const std::unordered_map<std::string, double> k = {
+      {"BFLOAT16", 0},      {"FLOAT32", 1},        {"UINT32", 2},        {"BFLOAT8_B", 3},
+      {"BFLOAT4_B", 4},     {"UINT8", 5},          {"UINT16", 6},        {"INT32", 7},
+      {"DRAM", 0},          {"L1", 1},             {"SYSTEM_MEMORY", 2}, {"L1_SMALL", 3},
+      {"INTERLEAVED", 0},   {"HEIGHT_SHARDED", 2}, {"WIDTH_SHARDED", 3}, {"BLOCK_SHARDED", 4},
+      {"ND_SHARDED", 5},    {"ROW_MAJOR", 0},      {"TILE", 1},          {"COL_MAJOR", 1},
+      {"LoFi", 0},          {"HiFi2", 2},          {"HiFi3", 3},         {"HiFi4", 4},
+      {"true", 1},          {"false", 0}};
+  return k;
+}
+
+ArgType parse_arg_type(const std::string& s, const std::string& path) {
+  if (s == "tensor") return ArgType::tensor;
+  if (s == "memory_config") return ArgType::memory_config;
+  if (s == "int") return ArgType::integer;
+  if (s == "float" || s == "number") return ArgType::number;
+  if (s == "bool") return ArgType::boolean;
+  if (s == "enum") return ArgType::enumeration;
+  if (s == "object") return ArgType::object;
+  spec_error("unknown argument type '" + s + "' (expected tensor, memory_config, int, float, bool, enum or object)",
+             path);
+}
+
+EnumKind parse_enum_kind(const std::string& s, const std::string& path) {
+  if (s == "data_type") return EnumKind::data_type;
+  if (s == "buffer_type") return EnumKind::buffer_type;
+  if (s == "memory_layout") return EnumKind::memory_layout;
+  if (s == "layout") return EnumKind::layout;
+  if (s == "shard_orientation") return EnumKind::shard_orientation;
+  if (s == "math_fidelity") return EnumKind::math_fidelity;
+  spec_error("unknown enum '" + s + "'", path);
+}
+
+const char* type_word(ArgType t) {
+  switch (t) {
+    case ArgType::tensor: return "a tensor object";
+    case ArgType::memory_config: return "a memory config object";
+    case ArgType::integer: return "an integer";
+    case ArgType::number: return "a number";
+    case ArgType::boolean: return "a boolean";
+    case ArgType::enumeration: return "an enum value (integer or name)";
+    case ArgType::object: return "an object";
+  }
+  return "?";
+}
+
+/// Read a scalar of type t from JSON; nullopt if ill-typed. Strings such as "32"/"True" are not
+/// accepted in queries (they come from sweep files, which the sweep importer normalizes).
+std::optional<double> read_scalar(const json& v, ArgType t, EnumKind ek) {
+  switch (t) {
+    case ArgType::integer:
+      if (v.is_number_integer()) return static_cast<double>(v.get<std::int64_t>());
+      if (v.is_number_float()) {
+        double d = v.get<double>();
+        if (std::isfinite(d) && d == std::floor(d)) return d;
+      }
+      return std::nullopt;
+    case ArgType::number:
+      if (v.is_number()) {
+        double d = v.get<double>();
+        if (std::isfinite(d)) return d;
+      }
+      return std::nullopt;
+    case ArgType::boolean:
+      if (v.is_boolean()) return v.get<bool>() ? 1.0 : 0.0;
+      if (v.is_number_integer() && (v.get<std::int64_t>() == 0 || v.get<std::int64_t>() == 1))
+        return static_cast<double>(v.get<std::int64_t>());
+      return std::nullopt;
+    case ArgType::enumeration: {
+      auto e = parse_enum(ek, v);
+      if (e) return static_cast<double>(*e);
+      return std::nullopt;
+    }
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::string canonical_op_name(std::string_view name) {
+  std::string s(name);
+  for (std::size_t p; (p = s.find("::")) != std::string::npos;) s.replace(p, 2, ".");
+  return s;
+}
+
+struct Encoder::Impl {
+  json spec_json;
+  json device_json;
+  std::string op;
+  std::vector<std::string> names;
+  std::vector<ArgSpec> args;
+  std::vector<std::string> feature_names;
+  std::vector<std::string> feature_src;
+  std::vector<int> feature_root;  // node index, -1 until compiled
+  std::vector<Node> nodes;
+  std::vector<int> exprs;  // ExprId -> root node
+  struct Rule {
+    int expr;
+    std::string message;
+  };
+  std::vector<Rule> validate;
+
+  // ---- compile ------------------------------------------------------------------------------
+  struct Parser {
+    Impl& im;
+    std::string_view src;
+    std::size_t pos = 0;
+    std::vector<int>* compiling;  // feature stack for cycle detection
+
+    [[noreturn]] void fail(const std::string& msg) const {
+      spec_error("in expression '" + std::string(src) + "' at offset " + std::to_string(pos) + ": " + msg);
+    }
+    void skip() {
+      while (pos < src.size() && std::isspace(static_cast<unsigned char>(src[pos]))) ++pos;
+    }
+    bool eat(std::string_view t) {
+      skip();
+      if (src.substr(pos, t.size()) == t) {
+        // do not split "<=" into "<" and "=" etc.
+        pos += t.size();
+        return true;
+      }
+      return false;
+    }
+    int add(Node n) {
+      im.nodes.push_back(std::move(n));
+      return static_cast<int>(im.nodes.size()) - 1;
+    }
+    int bin(NodeKind k, int a, int b) {
+      Node n;
+      n.kind = k;
+      n.kids = {a, b};
+      return add(std::move(n));
+    }
+    int parse() {
+      int r = parse_or();
+      skip();
+      if (pos != src.size()) fail("unexpected '" + std::string(src.substr(pos)) + "'");
+      return r;
+    }
+    int parse_or() {
+      int a = parse_and();
+      while (eat("||")) a = bin(NodeKind::or_, a, parse_and());
+      return a;
+    }
+    int parse_and() {
+      int a = parse_cmp();
+      while (eat("&&")) a = bin(NodeKind::and_, a, parse_cmp());
+      return a;
+    }
+    int parse_cmp() {
+      int a = parse_add();
+      for (;;) {
+        if (eat("==")) a = bin(NodeKind::eq, a, parse_add());
+        else if (eat("!=")) a = bin(NodeKind::ne, a, parse_add());
+        else if (eat("<=")) a = bin(NodeKind::le, a, parse_add());
+        else if (eat(">=")) a = bin(NodeKind::ge, a, parse_add());
+        else if (eat("<")) a = bin(NodeKind::lt, a, parse_add());
+        else if (eat(">")) a = bin(NodeKind::gt, a, parse_add());
+        else return a;
+      }
+    }
+    int parse_add() {
+      int a = parse_mul();
+      for (;;) {
+        if (eat("+")) a = bin(NodeKind::add, a, parse_mul());
+        else if (eat("-")) a = bin(NodeKind::sub, a, parse_mul());
+        else return a;
+      }
+    }
+    int parse_mul() {
+      int a = parse_unary();
+      for (;;) {
+        if (eat("*")) a = bin(NodeKind::mul, a, parse_unary());
+        else if (eat("/")) a = bin(NodeKind::div, a, parse_unary());
+        else if (eat("%")) a = bin(NodeKind::mod, a, parse_unary());
+        else return a;
+      }
+    }
+    int parse_unary() {
+      if (eat("-")) {
+        Node n;
+        n.kind = NodeKind::neg;
+        n.kids = {parse_unary()};
+        return add(std::move(n));
+      }
+      if (eat("!")) {
+        Node n;
+        n.kind = NodeKind::not_;
+        n.kids = {parse_unary()};
+        return add(std::move(n));
+      }
+      return parse_primary();
+    }
+    std::string ident() {
+      skip();
+      std::size_t s = pos;
+      while (pos < src.size() && (std::isalnum(static_cast<unsigned char>(src[pos])) || src[pos] == '_')) ++pos;
+      if (s == pos) fail("expected a name");
+      return std::string(src.substr(s, pos - s));
+    }
+    std::vector<int> call_args() {
+      std::vector<int> a;
+      if (eat(")")) return a;
+      for (;;) {
+        a.push_back(parse_or());
+        if (eat(")")) return a;
+        if (!eat(",")) fail("expected ',' or ')'");
+      }
+    }
+    int parse_primary() {
+      skip();
+      if (pos >= src.size()) fail("unexpected end of expression");
+      if (eat("(")) {
+        int r = parse_or();
+        if (!eat(")")) fail("expected ')'");
+        return r;
+      }
+      char c = src[pos];
+      if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') {
+        const char* begin = src.data() + pos;
+        char* end = nullptr;
+        std::string tmp(src.substr(pos));
+        double v = std::strtod(tmp.c_str(), &end);
+        std::size_t used = static_cast<std::size_t>(end - tmp.c_str());
+        if (used == 0) fail("bad number");
+        (void)begin;
+        pos += used;
+        Node n;
+        n.kind = NodeKind::constant;
+        n.value = v;
+        return add(std::move(n));
+      }
+      std::string name = ident();
+      skip();
+      if (pos < src.size() && src[pos] == '(') {  // function call
+        ++pos;
+        auto f = std::find_if(std::begin(kFunctions), std::end(kFunctions),
+                              [&](const FnName& fn) { return name == fn.name; });
+        if (f == std::end(kFunctions)) fail("unknown function '" + name + "'");
+        Node n;
+        n.kind = NodeKind::call;
+        n.fn = f->fn;
+        n.kids = call_args();
+        if (static_cast<int>(n.kids.size()) < f->min_args || static_cast<int>(n.kids.size()) > f->max_args)
+          fail("wrong number of arguments to " + name + "()");
+        return add(std::move(n));
+      }
+      if (pos < src.size() && src[pos] == '.') {  // member access: arg.prop, arg.dim(i), device.key
+        ++pos;
+        std::string member = ident();
+        if (name == "device") {
+          auto it = im.device_json.find(member);
+          if (it == im.device_json.end() || !it->is_number()) fail("device description has no number '" + member + "'");
+          Node n;
+          n.kind = NodeKind::constant;
+          n.value = it->get<double>();
+          return add(std::move(n));
+        }
+        int ai = im.arg_index(name);
+        if (ai < 0) fail("unknown argument '" + name + "'");
+        const ArgSpec& as = im.args[ai];
+        Node n;
+        n.arg = ai;
+        if (member == "present") {
+          n.kind = NodeKind::arg_present;
+          return add(std::move(n));
+        }
+        if (as.type == ArgType::tensor || as.type == ArgType::memory_config) {
+          if (member == "dim" || member == "dim_or") {
+            if (as.type != ArgType::tensor) fail("dim() applies to tensors only");
+            if (!eat("(")) fail("expected '(' after " + member);
+            n.kind = NodeKind::tensor_dim;
+            n.kids = call_args();
+            n.dim_has_default = member == "dim_or";
+            if (n.kids.size() != (n.dim_has_default ? 2u : 1u)) fail("wrong number of arguments to " + member + "()");
+            return add(std::move(n));
+          }
+          auto p = std::find_if(std::begin(kTensorProps), std::end(kTensorProps),
+                                [&](const TPropName& t) { return member == t.name; });
+          if (p == std::end(kTensorProps)) fail("unknown tensor property '" + member + "'");
+          n.kind = NodeKind::tensor_prop;
+          n.prop = p->prop;
+          return add(std::move(n));
+        }
+        if (as.type == ArgType::object) {
+          for (std::size_t i = 0; i < as.fields.size(); ++i)
+            if (as.fields[i].name == member) {
+              n.kind = NodeKind::object_field;
+              n.field = static_cast<int>(i);
+              return add(std::move(n));
+            }
+          fail("argument '" + name + "' declares no field '" + member + "'");
+        }
+        fail("argument '" + name + "' is a scalar and has no member '" + member + "'");
+      }
+      // bare name: scalar argument, feature, enum constant
+      if (int ai = im.arg_index(name); ai >= 0) {
+        const ArgSpec& as = im.args[ai];
+        if (as.type == ArgType::tensor || as.type == ArgType::memory_config || as.type == ArgType::object)
+          fail("argument '" + name + "' is not a scalar; use a member such as " + name + ".present");
+        Node n;
+        n.kind = NodeKind::scalar_arg;
+        n.arg = ai;
+        return add(std::move(n));
+      }
+      if (int fi = im.feature_index(name); fi >= 0) {
+        im.compile_feature(fi, *compiling);
+        Node n;
+        n.kind = NodeKind::feature;
+        n.feature = fi;
+        return add(std::move(n));
+      }
+      auto& ec = enum_constants();
+      if (auto it = ec.find(name); it != ec.end()) {
+        Node n;
+        n.kind = NodeKind::constant;
+        n.value = it->second;
+        return add(std::move(n));
+      }
+      fail("unknown name '" + name + "' (not an argument, feature or enum constant)");
+    }
+  };
+
+  int arg_index(std::string_view name) const {
+    for (std::size_t i = 0; i < args.size(); ++i)
+      if (args[i].name == name) return static_cast<int>(i);
+    return -1;
+  }
+  int feature_index(std::string_view name) const {
+    for (std::size_t i = 0; i < feature_names.size(); ++i)
+      if (feature_names[i] == name) return static_cast<int>(i);
+    return -1;
+  }
+  int compile_expr(std::string_view src, std::vector<int>& stack) {
+    Parser p{*this, src, 0, &stack};
+    return p.parse();
+  }
+  void compile_feature(int fi, std::vector<int>& stack) {
+    if (feature_root[fi] >= 0) return;
+    if (std::find(stack.begin(), stack.end(), fi) != stack.end())
+      spec_error("feature '" + feature_names[fi] + "' refers to itself", "/features/" + feature_names[fi]);
+    stack.push_back(fi);
+    try {
+      feature_root[fi] = compile_expr(feature_src[fi], stack);
+    } catch (const TorpError& e) {
+      if (!e.error().path.empty()) throw;
+      spec_error(e.error().message, "/features/" + feature_names[fi]);
+    }
+    stack.pop_back();
+  }
+
+  void load(const json& spec) {
+    if (!spec.is_object()) spec_error("op spec must be a JSON object");
+    auto op_it = spec.find("op");
+    if (op_it == spec.end() || !op_it->is_string() || op_it->get<std::string>().empty())
+      spec_error("op spec needs a string \"op\" (e.g. \"ttnn.exp\")", "/op");
+    op = canonical_op_name(op_it->get<std::string>());
+    auto add_name = [&](const std::string& n) {
+      if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    };
+    add_name(op);
+    std::string cpp = op;
+    for (std::size_t p; (p = cpp.find('.')) != std::string::npos;) cpp.replace(p, 1, "::");
+    add_name(cpp);
+    add_name(op.substr(op.rfind('.') + 1));
+    if (auto a = spec.find("aliases"); a != spec.end()) {
+      if (!a->is_array()) spec_error("aliases must be an array of strings", "/aliases");
+      for (const auto& n : *a) {
+        if (!n.is_string()) spec_error("aliases must be an array of strings", "/aliases");
+        add_name(canonical_op_name(n.get<std::string>()));
+      }
+    }
+    auto ar = spec.find("args");
+    if (ar == spec.end() || !ar->is_object()) spec_error("op spec needs an \"args\" object", "/args");
+    // Keep the declaration order of the file: nlohmann::json sorts keys, so "args" may be an
+    // object (order irrelevant for parsing) — arguments are addressed by name only.
+    for (auto it = ar->begin(); it != ar->end(); ++it) {
+      ArgSpec a;
+      a.name = it.key();
+      a.path = "/" + it.key();
+      std::string sp = "/args/" + it.key();
+      const json& d = it.value();
+      if (!d.is_object() || !d.contains("type") || !d["type"].is_string())
+        spec_error("argument needs a string \"type\"", sp + "/type");
+      a.type = parse_arg_type(d["type"].get<std::string>(), sp + "/type");
+      if (a.type == ArgType::enumeration) {
+        if (!d.contains("enum") || !d["enum"].is_string()) spec_error("enum argument needs \"enum\"", sp + "/enum");
+        a.enum_kind = parse_enum_kind(d["enum"].get<std::string>(), sp + "/enum");
+      }
+      a.optional = d.value("optional", false);
+      if (auto df = d.find("default"); df != d.end()) {
+        a.optional = true;
+        if (df->is_string()) a.default_expr = df->get<std::string>();
+        else if (df->is_boolean()) a.default_value = df->get<bool>() ? 1.0 : 0.0;
+        else if (df->is_number()) a.default_value = df->get<double>();
+        else spec_error("default must be a number, boolean or expression string", sp + "/default");
+      }
+      if (auto r = d.find("rank"); r != d.end()) {
+        if (!r->is_array() || r->size() != 2) spec_error("rank must be [min, max]", sp + "/rank");
+        a.min_rank = (*r)[0].get<int>();
+        a.max_rank = (*r)[1].get<int>();
+      }
+      if (auto m = d.find("min"); m != d.end()) a.min = m->get<double>();
+      if (auto m = d.find("max"); m != d.end()) a.max = m->get<double>();
+      if (a.type == ArgType::object) {
+        auto f = d.find("fields");
+        if (f == d.end() || !f->is_object()) spec_error("object argument needs \"fields\"", sp + "/fields");
+        for (auto fi = f->begin(); fi != f->end(); ++fi) {
+          FieldSpec fs;
+          fs.name = fi.key();
+          std::string fp = sp + "/fields/" + fi.key();
+          if (!fi->is_object() || !fi->contains("type")) spec_error("field needs a \"type\"", fp);
+          fs.type = parse_arg_type((*fi)["type"].get<std::string>(), fp + "/type");
+          if (fs.type == ArgType::tensor || fs.type == ArgType::memory_config || fs.type == ArgType::object)
+            spec_error("object fields must be scalars", fp + "/type");
+          if (fs.type == ArgType::enumeration)
+            fs.enum_kind = parse_enum_kind(fi->value("enum", std::string()), fp + "/enum");
+          fs.optional = fi->value("optional", false);
+          a.fields.push_back(std::move(fs));
+        }
+      }
+      args.push_back(std::move(a));
+    }
+    if (auto f = spec.find("features"); f != spec.end()) {
+      if (!f->is_object()) spec_error("features must be an object of name -> expression", "/features");
+      for (auto it = f->begin(); it != f->end(); ++it) {
+        if (!it->is_string()) spec_error("feature must be an expression string", "/features/" + it.key());
+        if (arg_index(it.key()) >= 0) spec_error("feature name clashes with an argument", "/features/" + it.key());
+        feature_names.push_back(it.key());
+        feature_src.push_back(it->get<std::string>());
+      }
+    }
+    feature_root.assign(feature_names.size(), -1);
+    std::vector<int> stack;
+    for (std::size_t i = 0; i < feature_names.size(); ++i) compile_feature(static_cast<int>(i), stack);
+    // ExprId i < #features reads feature i through its memo.
+    for (std::size_t i = 0; i < feature_names.size(); ++i) {
+      Node n;
+      n.kind = NodeKind::feature;
+      n.feature = static_cast<int>(i);
+      nodes.push_back(std::move(n));
+      exprs.push_back(static_cast<int>(nodes.size()) - 1);
+    }
+    for (auto& a : args) {
+      if (a.default_expr.empty()) continue;
+      try {
+        a.default_id = compile_expr(a.default_expr, stack);
+      } catch (const TorpError& e) {
+        spec_error(e.error().message, "/args/" + a.name + "/default");
+      }
+    }
+    if (auto v = spec.find("validate"); v != spec.end()) {
+      if (!v->is_array()) spec_error("validate must be an array of {expr, message}", "/validate");
+      for (std::size_t i = 0; i < v->size(); ++i) {
+        const json& r = (*v)[i];
+        std::string rp = "/validate/" + std::to_string(i);
+        if (!r.is_object() || !r.contains("expr") || !r["expr"].is_string())
+          spec_error("validate rule needs \"expr\"", rp);
+        Rule rule;
+        try {
+          rule.expr = compile_expr(r["expr"].get<std::string>(), stack);
+        } catch (const TorpError& e) {
+          spec_error(e.error().message, rp + "/expr");
+        }
+        rule.message = r.value("message", "validation failed: " + r["expr"].get<std::string>());
+        validate.push_back(std::move(rule));
+      }
+    }
+  }
+
+  // ---- evaluate -----------------------------------------------------------------------------
+  struct Ctx {
+    const Impl& im;
+    Bindings& b;
+    std::optional<Error>& err;
+  };
+
+  std::string arg_path(const Bindings& b, int ai) const {
+    return std::string(b.args_path) + args[ai].path;
+  }
+
+  std::string prop_path(const Bindings& b, int ai, TProp p) const {
+    std::string base = arg_path(b, ai);
+    const ArgSpec& as = args[ai];
+    if (as.type == ArgType::memory_config) {
+      switch (p) {
+        case TProp::buffer_type: return base + "/buffer_type";
+        case TProp::memory_layout: return base + "/memory_layout";
+        default:
+          if (p >= TProp::sharded) return base + "/shard_spec";
+          return base;
+      }
+    }
+    const TensorInfo& t = b.args[ai].tensor;
+    switch (p) {
+      case TProp::dtype: return base + t.dtype_path;
+      case TProp::layout: return base + t.layout_path;
+      case TProp::buffer_type: return base + t.memory_path + "/buffer_type";
+      case TProp::memory_layout: return base + t.memory_path + "/memory_layout";
+      case TProp::present: return base;
+      default:
+        if (p >= TProp::sharded) return base + t.memory_path + "/shard_spec";
+        return base + t.shape_path;
+    }
+  }
+
+  double fail(Ctx& c, ErrorCode code, std::string msg, std::string path) const {
+    if (!c.err) c.err = Error{code, std::move(msg), std::move(path)};
+    return std::nan("");
+  }
+
+  double absent(Ctx& c, int ai) const {
+    return fail(c, ErrorCode::invalid_argument, "argument '" + args[ai].name + "' is required here but absent",
+                arg_path(c.b, ai));
+  }
+
+  double tensor_prop(Ctx& c, const Node& n) const {
+    const Bindings::Arg& a = c.b.args[n.arg];
+    if (n.prop == TProp::present) return a.present ? 1.0 : 0.0;
+    if (!a.present) return absent(c, n.arg);
+    const bool is_tensor = args[n.arg].type == ArgType::tensor;
+    const MemoryConfigInfo& m = is_tensor ? a.tensor.memory : a.memory;
+    const TensorInfo& t = a.tensor;
+    auto need = [&](int v, const char* what) -> double {
+      if (v < 0)
+        return fail(c, ErrorCode::invalid_argument,
+                    std::string(what) + " of '" + args[n.arg].name + "' is not given", prop_path(c.b, n.arg, n.prop));
+      return v;
+    };
+    auto need_shard = [&](int v) -> double {
+      if (!m.shard.present)
+        return fail(c, ErrorCode::invalid_argument, "'" + args[n.arg].name + "' has no shard_spec",
+                    prop_path(c.b, n.arg, n.prop));
+      return v;
+    };
+    switch (n.prop) {
+      case TProp::rank: return t.rank;
+      case TProp::volume: {
+        double v = 1;
+        for (int i = 0; i < t.rank; ++i) v *= static_cast<double>(t.shape[i]);
+        return v;
+      }
+      case TProp::tiles: {
+        double h = t.rank >= 2 ? static_cast<double>(t.shape[t.rank - 2]) : 1.0;
+        double w = static_cast<double>(t.shape[t.rank - 1]);
+        double outer = 1;
+        for (int i = 0; i + 2 < t.rank; ++i) outer *= static_cast<double>(t.shape[i]);
+        return outer * std::ceil(h / 32.0) * std::ceil(w / 32.0);
+      }
+      case TProp::height: {
+        double v = 1;
+        for (int i = 0; i + 1 < t.rank; ++i) v *= static_cast<double>(t.shape[i]);
+        return v;
+      }
+      case TProp::width: return static_cast<double>(t.shape[t.rank - 1]);
+      case TProp::dtype: return need(t.dtype, "dtype");
+      case TProp::layout: return need(t.layout, "layout");
+      case TProp::buffer_type: return need(m.buffer_type, "buffer_type");
+      case TProp::memory_layout: return need(m.memory_layout, "memory_layout");
+      case TProp::sharded: return m.shard.present ? 1.0 : 0.0;
+      case TProp::shard_cores: return need_shard(m.shard.cores);
+      case TProp::shard_grid_x: return need_shard(m.shard.grid_x);
+      case TProp::shard_grid_y: return need_shard(m.shard.grid_y);
+      case TProp::shard_height: return need_shard(m.shard.shape_h);
+      case TProp::shard_width: return need_shard(m.shard.shape_w);
+      case TProp::shard_orientation: return need_shard(m.shard.orientation);
+      case TProp::present: break;
+    }
+    return 0;
+  }
+
+  double eval_feature(Ctx& c, int fi) const {
+    auto& st = c.b.memo_state[fi];
+    if (st == 2) return c.b.memo[fi];
+    double v = eval(c, feature_root[fi]);
+    if (c.err) return v;
+    c.b.memo[fi] = v;
+    st = 2;
+    return v;
+  }
+
+  double eval(Ctx& c, int ni) const {
+    const Node& n = nodes[ni];
+    auto k = [&](int i) { return eval(c, n.kids[i]); };
+    switch (n.kind) {
+      case NodeKind::constant: return n.value;
+      case NodeKind::scalar_arg: {
+        const Bindings::Arg& a = c.b.args[n.arg];
+        if (!a.present) return absent(c, n.arg);
+        return a.number;
+      }
+      case NodeKind::arg_present: return c.b.args[n.arg].present ? 1.0 : 0.0;
+      case NodeKind::tensor_prop: return tensor_prop(c, n);
+      case NodeKind::tensor_dim: {
+        const Bindings::Arg& a = c.b.args[n.arg];
+        if (!a.present) return absent(c, n.arg);
+        double di = k(0);
+        if (c.err) return di;
+        int rank = a.tensor.rank;
+        auto i = static_cast<long>(di);
+        if (static_cast<double>(i) != di) return fail(c, ErrorCode::op_spec, "dim() index must be an integer", {});
+        if (i < 0) i += rank;
+        if (i < 0 || i >= rank) {
+          if (n.dim_has_default) return k(1);
+          return fail(c, ErrorCode::invalid_argument,
+                      "'" + args[n.arg].name + "' has rank " + std::to_string(rank) + ", dimension " +
+                          std::to_string(static_cast<long>(di)) + " does not exist",
+                      prop_path(c.b, n.arg, TProp::rank));
+        }
+        return static_cast<double>(a.tensor.shape[static_cast<std::size_t>(i)]);
+      }
+      case NodeKind::object_field: {
+        const Bindings::Arg& a = c.b.args[n.arg];
+        if (!a.present) return absent(c, n.arg);
+        const FieldSpec& fs = args[n.arg].fields[n.field];
+        std::string fpath = arg_path(c.b, n.arg) + "/" + fs.name;
+        auto it = a.object->find(fs.name);
+        if (it == a.object->end() || it->is_null())
+          return fail(c, ErrorCode::invalid_argument, "field '" + fs.name + "' is missing", fpath);
+        auto v = read_scalar(*it, fs.type, fs.enum_kind);
+        if (!v)
+          return fail(c, ErrorCode::invalid_argument,
+                      "field '" + fs.name + "' must be " + type_word(fs.type) + ", got " + it->dump(), fpath);
+        return *v;
+      }
+      case NodeKind::feature: return eval_feature(c, n.feature);
+      case NodeKind::neg: return -k(0);
+      case NodeKind::not_: return k(0) == 0.0 ? 1.0 : 0.0;
+      case NodeKind::add: return k(0) + k(1);
+      case NodeKind::sub: return k(0) - k(1);
+      case NodeKind::mul: return k(0) * k(1);
+      case NodeKind::div: return k(0) / k(1);
+      case NodeKind::mod: return std::fmod(k(0), k(1));
+      case NodeKind::lt: return k(0) < k(1) ? 1.0 : 0.0;
+      case NodeKind::le: return k(0) <= k(1) ? 1.0 : 0.0;
+      case NodeKind::gt: return k(0) > k(1) ? 1.0 : 0.0;
+      case NodeKind::ge: return k(0) >= k(1) ? 1.0 : 0.0;
+      case NodeKind::eq: return k(0) == k(1) ? 1.0 : 0.0;
+      case NodeKind::ne: return k(0) != k(1) ? 1.0 : 0.0;
+      case NodeKind::and_: {
+        double a = k(0);
+        if (c.err || a == 0.0) return 0.0;
+        return k(1) != 0.0 ? 1.0 : 0.0;
+      }
+      case NodeKind::or_: {
+        double a = k(0);
+        if (c.err) return 0.0;
+        if (a != 0.0) return 1.0;
+        return k(1) != 0.0 ? 1.0 : 0.0;
+      }
+      case NodeKind::call: return call(c, n);
+    }
+    return 0;
+  }
+
+  double call(Ctx& c, const Node& n) const {
+    auto k = [&](std::size_t i) { return eval(c, n.kids[i]); };
+    switch (n.fn) {
+      case Fn::ceil: return std::ceil(k(0));
+      case Fn::floor: return std::floor(k(0));
+      case Fn::round: return std::round(k(0));
+      case Fn::log: return std::log(k(0));
+      case Fn::log2: return std::log2(k(0));
+      case Fn::exp: return std::exp(k(0));
+      case Fn::sqrt: return std::sqrt(k(0));
+      case Fn::abs: return std::fabs(k(0));
+      case Fn::pow: return std::pow(k(0), k(1));
+      case Fn::ceil_div: return std::ceil(k(0) / k(1));
+      case Fn::min: {
+        double v = k(0);
+        for (std::size_t i = 1; i < n.kids.size(); ++i) v = std::min(v, k(i));
+        return v;
+      }
+      case Fn::max: {
+        double v = k(0);
+        for (std::size_t i = 1; i < n.kids.size(); ++i) v = std::max(v, k(i));
+        return v;
+      }
+      case Fn::if_: {
+        double cond = k(0);
+        if (c.err) return cond;
+        return cond != 0.0 ? k(1) : k(2);
+      }
+      case Fn::in: {
+        double v = k(0);
+        for (std::size_t i = 1; i < n.kids.size(); ++i)
+          if (k(i) == v) return 1.0;
+        return 0.0;
+      }
+      case Fn::dtype_bytes: {
+        double d = k(0);
+        if (c.err) return d;
+        auto b = dtype_bytes(static_cast<int>(d));
+        if (!b) return fail(c, ErrorCode::invalid_argument, "unsupported dtype " + std::to_string(static_cast<int>(d)),
+                            blame(c.b, n.kids[0]));
+        return *b;
+      }
+    }
+    return 0;
+  }
+
+  /// Path of the first argument field read by a node (depth-first).
+  std::string blame(const Bindings& b, int ni) const {
+    const Node& n = nodes[ni];
+    switch (n.kind) {
+      case NodeKind::scalar_arg:
+      case NodeKind::arg_present: return arg_path(b, n.arg);
+      case NodeKind::tensor_prop: return prop_path(b, n.arg, n.prop);
+      case NodeKind::tensor_dim: return prop_path(b, n.arg, TProp::rank);
+      case NodeKind::object_field: return arg_path(b, n.arg) + "/" + args[n.arg].fields[n.field].name;
+      case NodeKind::feature: return blame(b, feature_root[n.feature]);
+      default:
+        for (int kid : n.kids) {
+          std::string p = blame(b, kid);
+          if (!p.empty()) return p;
+        }
+        return {};
+    }
+  }
+
+  std::optional<Error> bind(const json& q, Bindings& b, std::string_view args_path) const {
+    b.args_path = args_path;
+    b.args.resize(args.size());
+    b.memo.resize(feature_names.size());
+    b.memo_state.assign(feature_names.size(), 0);
+    if (!q.is_object()) return Error{ErrorCode::invalid_argument, "\"args\" must be a JSON object", std::string(args_path)};
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      const ArgSpec& as = args[i];
+      Bindings::Arg& a = b.args[i];
+      a.present = false;
+      auto it = q.find(as.name);
+      if (it == q.end() || it->is_null()) {
+        if (!as.optional)
+          return Error{ErrorCode::invalid_argument, "missing required argument '" + as.name + "'",
+                       std::string(args_path) + as.path};
+        if (as.default_value) {
+          a.present = true;
+          a.number = *as.default_value;
+        }
+        continue;
+      }
+      const json& v = *it;
+      switch (as.type) {
+        case ArgType::tensor: {
+          auto t = parse_tensor(v, std::string(args_path) + as.path);
+          if (!t) return t.error();
+          a.tensor = t.value();
+          if (a.tensor.rank < as.min_rank || a.tensor.rank > as.max_rank)
+            return Error{ErrorCode::invalid_argument,
+                         "'" + as.name + "' has rank " + std::to_string(a.tensor.rank) + "; this op takes rank " +
+                             std::to_string(as.min_rank) + ".." + std::to_string(as.max_rank),
+                         std::string(args_path) + as.path + a.tensor.shape_path};
+          break;
+        }
+        case ArgType::memory_config: {
+          auto m = parse_memory_config(v, std::string(args_path) + as.path);
+          if (!m) return m.error();
+          a.memory = m.value();
+          break;
+        }
+        case ArgType::object:
+          if (!v.is_object())
+            return Error{ErrorCode::invalid_argument, "'" + as.name + "' must be an object",
+                         std::string(args_path) + as.path};
+          a.object = &v;
+          break;
+        default: {
+          auto s = read_scalar(v, as.type, as.enum_kind);
+          if (!s)
+            return Error{ErrorCode::invalid_argument,
+                         "'" + as.name + "' must be " + type_word(as.type) + ", got " + v.dump(),
+                         std::string(args_path) + as.path};
+          if ((as.min && *s < *as.min) || (as.max && *s > *as.max))
+            return Error{ErrorCode::invalid_argument, "'" + as.name + "' is out of range", std::string(args_path) + as.path};
+          a.number = *s;
+        }
+      }
+      a.present = true;
+    }
+    // Expression defaults (e.g. num_kv_heads defaults to num_heads), after all given values.
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      if (b.args[i].present || args[i].default_id < 0) continue;
+      std::optional<Error> err;
+      Ctx c{*this, b, err};
+      double v = eval(c, args[i].default_id);
+      if (err) return err;
+      b.args[i].number = v;
+      b.args[i].present = true;
+    }
+    for (const Rule& r : validate) {
+      std::optional<Error> err;
+      Ctx c{*this, b, err};
+      double v = eval(c, r.expr);
+      if (err) return err;
+      if (v == 0.0) return Error{ErrorCode::invalid_argument, r.message, blame(b, r.expr)};
+    }
+    return std::nullopt;
+  }
+};
+
+Encoder::Encoder(const json& spec, const json& device) : impl_(std::make_unique<Impl>()) {
+  impl_->spec_json = spec;
+  impl_->device_json = device.is_object() ? device : json::object();
+  impl_->load(spec);
+}
+Encoder::~Encoder() = default;
+Encoder::Encoder(Encoder&&) noexcept = default;
+Encoder& Encoder::operator=(Encoder&&) noexcept = default;
+
+const std::string& Encoder::op() const { return impl_->op; }
+const std::vector<std::string>& Encoder::names() const { return impl_->names; }
+const json& Encoder::spec() const { return impl_->spec_json; }
+const json& Encoder::device() const { return impl_->device_json; }
+std::vector<std::string> Encoder::feature_names() const { return impl_->feature_names; }
+
+ExprId Encoder::feature(std::string_view name) const {
+  int fi = impl_->feature_index(name);
+  if (fi < 0) throw TorpError(ErrorCode::op_spec, "op spec of " + impl_->op + " has no feature '" + std::string(name) + "'");
+  return fi;  // ExprIds below the feature count are the features themselves
+}
+
+ExprId Encoder::compile(std::string_view expression) {
+  std::vector<int> stack;
+  int root = impl_->compile_expr(expression, stack);
+  impl_->exprs.push_back(root);
+  return static_cast<ExprId>(impl_->exprs.size()) - 1;
+}
+
+std::optional<Error> Encoder::bind(const json& args, Bindings& b, std::string_view args_path) const {
+  return impl_->bind(args, b, args_path);
+}
+
+Result<double> Encoder::eval(ExprId id, Bindings& b) const {
+  std::optional<Error> err;
+  Impl::Ctx c{*impl_, b, err};
+  double v = impl_->eval(c, impl_->exprs.at(static_cast<std::size_t>(id)));
+  if (err) return *err;
+  return v;
+}
+
+std::optional<Error> Encoder::eval_all(std::span<const ExprId> ids, Bindings& b, std::span<double> out) const {
+  std::optional<Error> err;
+  Impl::Ctx c{*impl_, b, err};
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    out[i] = impl_->eval(c, impl_->exprs[static_cast<std::size_t>(ids[i])]);
+    if (err) return err;
+  }
+  return std::nullopt;
+}
+
+std::string Encoder::blame_path(ExprId id, const Bindings& b) const {
+  return impl_->blame(b, impl_->exprs.at(static_cast<std::size_t>(id)));
+}
+
+Result<std::vector<double>> Encoder::encode(const json& args, std::span<const std::string> features) const {
+  std::vector<ExprId> ids;
+  try {
+    for (const auto& f : features) ids.push_back(feature(f));
+  } catch (const TorpError& e) {
+    return e.error();
+  }
+  Bindings b;
+  if (auto e = bind(args, b)) return *e;
+  std::vector<double> out(ids.size());
+  if (auto e = eval_all(ids, b, out)) return *e;
+  return out;
+}
+
+}  // namespace torp

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "torp/predictor.hpp"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <unordered_map>
+
+#include "network_eval.hpp"
+#include "torp/encoder.hpp"
+#include "torp/log.hpp"
+#include "torp/model.hpp"
+
+namespace torp {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+fs::path resolve_models_dir(const std::optional<fs::path>& explicit_dir) {
+  if (explicit_dir) return *explicit_dir;
+  if (const char* env = std::getenv("TORP_MODELS"); env != nullptr && *env != '\0') return fs::path(env);
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&resolve_models_dir), &info) != 0 && info.dli_fname != nullptr) {
+    std::error_code ec;
+    fs::path self = fs::canonical(fs::path(info.dli_fname), ec);
+    if (!ec) {
+      fs::path installed = self.parent_path().parent_path() / "share" / "torp" / "models";
+      if (fs::is_directory(installed, ec)) return installed;
+    }
+  }
+  return fs::path("models");
+}
+
+namespace {
+
+struct CompiledModel {
+  ModelInfo info;
+  std::shared_ptr<const Encoder> encoder;
+  std::vector<ExprId> features;
+  std::vector<ExprId> applies_when;
+  std::vector<ExprId> requires_;
+  std::vector<std::string> requires_message;
+  std::vector<ExprId> baseline_features;
+  std::vector<double> baseline_coef;
+  double baseline_intercept = 0.0;
+  bool has_baseline = false;
+  TargetTransform transform = TargetTransform::none;
+  std::vector<double> inv_std, mean;
+  std::vector<detail::FastNetwork> ensemble;
+  std::size_t max_width = 0;
+};
+
+struct Scratch {
+  Bindings bindings;
+  std::vector<double> x, a, b, base;
+};
+
+}  // namespace
+
+struct Predictor::Impl {
+  fs::path dir;
+  std::vector<ModelInfo> infos;
+  std::vector<std::unique_ptr<CompiledModel>> models;
+  std::unordered_map<std::string, std::size_t> op_by_name;        // any accepted name -> op index
+  std::vector<std::vector<const CompiledModel*>> models_by_op;     // by priority, then id
+  std::vector<std::string> op_names;
+  std::unordered_map<std::string, const CompiledModel*> by_id;
+
+  void load() {
+    if (!fs::is_directory(dir))
+      throw TorpError(ErrorCode::io, "model directory " + dir.string() +
+                                         " does not exist (set --models DIR or TORP_MODELS)");
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    std::map<std::string, std::shared_ptr<Encoder>> encoders;  // by spec+device, shared between models
+    for (const auto& f : files) {
+      ModelFile m = load_model(f);
+      auto cm = std::make_unique<CompiledModel>();
+      std::string key = m.op_spec.dump() + '\n' + m.device.dump();
+      auto& enc = encoders[key];
+      try {
+        if (!enc) enc = std::make_shared<Encoder>(m.op_spec, m.device);
+        if (canonical_op_name(m.op) != enc->op())
+          throw TorpError(ErrorCode::model_format, "model op " + m.op + " differs from its op_spec op " + enc->op(), "/op");
+        for (const auto& name : m.features) cm->features.push_back(enc->feature(name));
+        for (const auto& e : m.applies_when) cm->applies_when.push_back(enc->compile(e));
+        for (const auto& r : m.requires_) {
+          cm->requires_.push_back(enc->compile(r.expr));
+          cm->requires_message.push_back(r.message);
+        }
+        if (m.baseline) {
+          cm->has_baseline = true;
+          cm->baseline_intercept = m.baseline->intercept;
+          cm->baseline_coef = m.baseline->coefficients;
+          for (const auto& name : m.baseline->features) cm->baseline_features.push_back(enc->feature(name));
+        }
+      } catch (const TorpError& e) {
+        throw TorpError(e.error().code, f.string() + ": " + e.error().message, e.error().path);
+      }
+      cm->encoder = enc;
+      cm->transform = m.transform;
+      cm->mean = m.mean;
+      for (double s : m.stddev) cm->inv_std.push_back(1.0 / s);
+      for (const auto& n : m.ensemble) {
+        cm->ensemble.emplace_back(n);
+        cm->max_width = std::max(cm->max_width, cm->ensemble.back().max_width());
+      }
+      cm->info = ModelInfo{m.id, enc->op(), f, m.priority, m.features, m.provenance};
+      if (by_id.count(m.id))
+        throw TorpError(ErrorCode::model_format,
+                        f.string() + ": duplicate model id \"" + m.id + "\" (also in " + by_id[m.id]->info.file.string() + ")",
+                        "/id");
+      std::size_t op_index;
+      if (auto it = op_by_name.find(enc->op()); it != op_by_name.end()) {
+        op_index = it->second;
+      } else {
+        op_index = models_by_op.size();
+        models_by_op.emplace_back();
+        op_names.push_back(enc->op());
+      }
+      for (const auto& n : enc->names()) op_by_name.emplace(n, op_index);
+      by_id[m.id] = cm.get();
+      models_by_op[op_index].push_back(cm.get());
+      models.push_back(std::move(cm));
+      log(LogLevel::debug, "loaded model " + m.id + " from " + f.string());
+    }
+    for (auto& v : models_by_op)
+      std::sort(v.begin(), v.end(), [](const CompiledModel* a, const CompiledModel* b) {
+        return a->info.priority != b->info.priority ? a->info.priority > b->info.priority : a->info.id < b->info.id;
+      });
+    for (const auto& m : models) infos.push_back(m->info);
+    log(LogLevel::info, "loaded " + std::to_string(models.size()) + " models from " + dir.string());
+  }
+
+  static PredictResult run(const CompiledModel& m, Scratch& s) {
+    const Encoder& enc = *m.encoder;
+    for (std::size_t i = 0; i < m.requires_.size(); ++i) {
+      auto r = enc.eval(m.requires_[i], s.bindings);
+      if (!r) return r.error();
+      if (r.value() == 0.0)
+        return Error{ErrorCode::invalid_argument, m.requires_message[i] + " (model " + m.info.id + ")",
+                     enc.blame_path(m.requires_[i], s.bindings)};
+    }
+    const std::size_t nf = m.features.size();
+    s.x.resize(nf);
+    if (auto e = enc.eval_all(m.features, s.bindings, s.x)) return *e;
+    for (std::size_t i = 0; i < nf; ++i) {
+      if (!std::isfinite(s.x[i]))
+        return Error{ErrorCode::invalid_argument,
+                     "feature '" + m.info.features[i] + "' is not finite for this query",
+                     enc.blame_path(m.features[i], s.bindings)};
+      s.x[i] = (s.x[i] - m.mean[i]) * m.inv_std[i];
+    }
+    s.a.resize(m.max_width);
+    s.b.resize(m.max_width);
+    double out = 0.0;
+    for (const auto& net : m.ensemble) out += net.forward(s.x.data(), s.a.data(), s.b.data());
+    out /= static_cast<double>(m.ensemble.size());
+    double runtime = out;
+    if (m.transform == TargetTransform::log) {
+      runtime = std::exp(out);
+      if (m.has_baseline) {
+        s.base.resize(m.baseline_features.size());
+        if (auto e = enc.eval_all(m.baseline_features, s.bindings, s.base)) return *e;
+        double base = m.baseline_intercept;
+        for (std::size_t i = 0; i < s.base.size(); ++i) base += m.baseline_coef[i] * s.base[i];
+        if (!(base > 0.0) || !std::isfinite(base))
+          return Error{ErrorCode::model_output_invalid,
+                       "model " + m.info.id + ": analytical baseline is " + std::to_string(base) + ", not a positive runtime",
+                       ""};
+        runtime *= base;
+      }
+    }
+    if (!(runtime > 0.0) || !std::isfinite(runtime))
+      return Error{ErrorCode::model_output_invalid,
+                   "model " + m.info.id + " produced " + std::to_string(runtime) +
+                       " ns, which is not a positive finite runtime; this configuration is outside what it learned",
+                   ""};
+    return Prediction{runtime, m.info.id};
+  }
+
+  PredictResult predict(std::string_view op, const json& args, std::string_view model_id) const {
+    thread_local Scratch s;
+    std::string key(op);
+    auto it = op_by_name.find(key);
+    if (it == op_by_name.end()) {
+      it = op_by_name.find(canonical_op_name(op));
+      if (it == op_by_name.end()) return Error{ErrorCode::unknown_op, "no model knows op \"" + key + "\"", "/op"};
+    }
+    const auto& candidates = models_by_op[it->second];
+    if (!model_id.empty()) {
+      auto m = by_id.find(std::string(model_id));
+      if (m == by_id.end())
+        return Error{ErrorCode::no_model, "no model with id \"" + std::string(model_id) + "\" is loaded", "/model"};
+      if (m->second->info.op != op_names[it->second])
+        return Error{ErrorCode::no_model,
+                     "model \"" + std::string(model_id) + "\" serves " + m->second->info.op + ", not " + op_names[it->second],
+                     "/model"};
+      if (auto e = m->second->encoder->bind(args, s.bindings)) return *e;
+      for (ExprId a : m->second->applies_when) {
+        auto r = m->second->encoder->eval(a, s.bindings);
+        if (!r) return r.error();
+        if (r.value() == 0.0)
+          return Error{ErrorCode::no_model, "model \"" + std::string(model_id) + "\" does not cover this query",
+                       m->second->encoder->blame_path(a, s.bindings)};
+      }
+      return run(*m->second, s);
+    }
+    const Encoder* bound = nullptr;
+    for (const CompiledModel* m : candidates) {
+      if (bound != m->encoder.get()) {
+        if (auto e = m->encoder->bind(args, s.bindings)) return *e;
+        bound = m->encoder.get();
+      }
+      bool applies = true;
+      for (ExprId a : m->applies_when) {
+        auto r = m->encoder->eval(a, s.bindings);
+        if (!r) return r.error();
+        if (r.value() == 0.0) {
+          applies = false;
+          break;
+        }
+      }
+      if (applies) return run(*m, s);
+    }
+    std::string ids;
+    for (const CompiledModel* m : candidates) ids += (ids.empty() ? "" : ", ") + m->info.id;
+    return Error{ErrorCode::no_model, "no loaded model of " + op_names[it->second] + " covers this query (tried " + ids + ")",
+                 "/args"};
+  }
+
+  PredictResult predict_query(const json& q) const {
+    if (!q.is_object()) return Error{ErrorCode::invalid_query, "a query must be a JSON object {\"op\", \"args\"}", ""};
+    auto op = q.find("op");
+    if (op == q.end() || !op->is_string()) return Error{ErrorCode::invalid_query, "query needs a string \"op\"", "/op"};
+    auto args = q.find("args");
+    if (args == q.end()) return Error{ErrorCode::invalid_query, "query needs an \"args\" object", "/args"};
+    std::string_view model_id;
+    if (auto m = q.find("model"); m != q.end() && !m->is_null()) {
+      if (!m->is_string()) return Error{ErrorCode::invalid_query, "\"model\" must be a model id string", "/model"};
+      model_id = m->get_ref<const std::string&>();
+    }
+    return predict(op->get_ref<const std::string&>(), *args, model_id);
+  }
+};
+
+Predictor::Predictor(const fs::path& models_dir) : impl_(std::make_unique<Impl>()) {
+  impl_->dir = models_dir;
+  impl_->load();
+}
+Predictor::~Predictor() = default;
+Predictor::Predictor(Predictor&&) noexcept = default;
+Predictor& Predictor::operator=(Predictor&&) noexcept = default;
+
+PredictResult Predictor::predict(std::string_view op, const json& args, std::string_view model_id) const {
+  return impl_->predict(op, args, model_id);
+}
+PredictResult Predictor::predict(const json& query) const { return impl_->predict_query(query); }
+
+std::vector<PredictResult> Predictor::predict_batch(std::span<const json> queries) const {
+  std::vector<PredictResult> out;
+  out.reserve(queries.size());
+  for (const auto& q : queries) out.push_back(impl_->predict_query(q));
+  return out;
+}
+
+const std::vector<ModelInfo>& Predictor::models() const { return impl_->infos; }
+const fs::path& Predictor::directory() const { return impl_->dir; }
+
+}  // namespace torp

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "torp/tensor.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+namespace torp {
+namespace {
+
+using json = nlohmann::json;
+
+struct EnumEntry {
+  const char* name;
+  int value;
+};
+
+constexpr EnumEntry kDataType[] = {{"BFLOAT16", 0}, {"FLOAT32", 1}, {"UINT32", 2}, {"BFLOAT8_B", 3},
+                                   {"BFLOAT4_B", 4}, {"UINT8", 5},  {"UINT16", 6}, {"INT32", 7}};
+constexpr EnumEntry kBufferType[] = {
+    {"DRAM", 0}, {"L1", 1}, {"SYSTEM_MEMORY", 2}, {"L1_SMALL", 3}, {"TRACE", 4}};
+constexpr EnumEntry kMemoryLayout[] = {{"INTERLEAVED", 0},   {"HEIGHT_SHARDED", 2}, {"WIDTH_SHARDED", 3},
+                                       {"BLOCK_SHARDED", 4}, {"ND_SHARDED", 5}};
+constexpr EnumEntry kLayout[] = {{"ROW_MAJOR", 0}, {"TILE", 1}};
+constexpr EnumEntry kOrientation[] = {{"ROW_MAJOR", 0}, {"COL_MAJOR", 1}};
+constexpr EnumEntry kMathFidelity[] = {{"LOFI", 0}, {"HIFI2", 2}, {"HIFI3", 3}, {"HIFI4", 4}};
+
+struct EnumTable {
+  const EnumEntry* begin;
+  const EnumEntry* end;
+  const char* type_name;
+};
+
+EnumTable table(EnumKind kind) {
+  switch (kind) {
+    case EnumKind::data_type: return {std::begin(kDataType), std::end(kDataType), "DATATYPE"};
+    case EnumKind::buffer_type: return {std::begin(kBufferType), std::end(kBufferType), "BUFFERTYPE"};
+    case EnumKind::memory_layout:
+      return {std::begin(kMemoryLayout), std::end(kMemoryLayout), "TENSORMEMORYLAYOUT"};
+    case EnumKind::layout: return {std::begin(kLayout), std::end(kLayout), "LAYOUT"};
+    case EnumKind::shard_orientation:
+      return {std::begin(kOrientation), std::end(kOrientation), "SHARDORIENTATION"};
+    case EnumKind::math_fidelity: return {std::begin(kMathFidelity), std::end(kMathFidelity), "MATHFIDELITY"};
+  }
+  return {nullptr, nullptr, ""};
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string child(std::string_view path, std::string_view key) {
+  std::string p(path);
+  p += '/';
+  p += key;
+  return p;
+}
+
+Error bad(std::string_view path, std::string msg) {
+  return Error{ErrorCode::invalid_argument, std::move(msg), std::string(path)};
+}
+
+/// A JSON integer, also accepting integral doubles and integer strings ("32").
+std::optional<std::int64_t> as_int(const json& v) {
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
+}
+
+Result<ShardInfo> parse_grid(const json& grid, std::string_view path) {
+  ShardInfo s;
+  if (!grid.is_array() || grid.empty()) return bad(path, "shard grid must be a non-empty array of core ranges");
+  int min_x = std::numeric_limits<int>::max(), min_y = min_x, max_x = -1, max_y = -1;
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    const json& r = grid[i];
+    std::string rp = child(path, std::to_string(i));
+    if (!r.is_object()) return bad(rp, "core range must be an object {start, end}");
+    int c[4];
+    const char* names[4] = {"start", "start", "end", "end"};
+    const char* axes[4] = {"x", "y", "x", "y"};
+    for (int k = 0; k < 4; ++k) {
+      auto it = r.find(names[k]);
+      if (it == r.end() || !it->is_object()) return bad(child(rp, names[k]), "missing core coordinate");
+      auto a = it->find(axes[k]);
+      std::optional<std::int64_t> v = a == it->end() ? std::nullopt : as_int(*a);
+      if (!v || *v < 0 || *v > 4096)
+        return bad(child(child(rp, names[k]), axes[k]), "core coordinate must be a non-negative integer");
+      c[k] = static_cast<int>(*v);
+    }
+    if (c[2] < c[0] || c[3] < c[1]) return bad(rp, "core range end lies before its start");
+    s.cores += (c[2] - c[0] + 1) * (c[3] - c[1] + 1);
+    min_x = std::min(min_x, c[0]);
+    min_y = std::min(min_y, c[1]);
+    max_x = std::max(max_x, c[2]);
+    max_y = std::max(max_y, c[3]);
+  }
+  s.grid_x = max_x - min_x + 1;
+  s.grid_y = max_y - min_y + 1;
+  s.present = true;
+  return s;
+}
+
+Result<ShardInfo> parse_shard_spec(const json& j, std::string_view path, bool nd) {
+  if (!j.is_object()) return bad(path, "shard spec must be an object");
+  auto g = j.find("grid");
+  if (g == j.end()) return bad(child(path, "grid"), "shard spec has no grid");
+  auto grid = parse_grid(*g, child(path, "grid"));
+  if (!grid) return grid.error();
+  ShardInfo s = grid.value();
+  const char* shape_key = nd ? "shard_shape" : "shape";
+  auto sh = j.find(shape_key);
+  if (sh != j.end()) {
+    if (!sh->is_array() || sh->size() < 2) return bad(child(path, shape_key), "shard shape must have 2 or more dims");
+    auto h = as_int((*sh)[sh->size() - 2]);
+    auto w = as_int((*sh)[sh->size() - 1]);
+    if (!h || !w || *h <= 0 || *w <= 0) return bad(child(path, shape_key), "shard shape must hold positive integers");
+    s.shape_h = static_cast<int>(*h);
+    s.shape_w = static_cast<int>(*w);
+  }
+  auto o = j.find("orientation");
+  if (o != j.end() && !o->is_null()) {
+    auto v = parse_enum(EnumKind::shard_orientation, *o);
+    if (!v) return bad(child(path, "orientation"), "unknown shard orientation " + o->dump());
+    s.orientation = *v;
+  }
+  return s;
+}
+
+}  // namespace
+
+std::optional<int> parse_enum(EnumKind kind, const json& value) {
+  EnumTable t = table(kind);
+  if (auto i = as_int(value)) {
+    for (const EnumEntry* e = t.begin; e != t.end; ++e)
+      if (e->value == *i) return e->value;
+    return std::nullopt;
+  }
+  if (!value.is_string()) return std::nullopt;
+  std::string name = upper(value.get_ref<const std::string&>());
+  // Strip "TTNN." and "<TYPENAME>." prefixes as the Python layer writes them.
+  for (std::string_view prefix : {std::string_view("TTNN."), std::string_view("TTNN::")})
+    if (name.rfind(prefix, 0) == 0) name.erase(0, prefix.size());
+  std::string tn = std::string(t.type_name) + ".";
+  if (name.rfind(tn, 0) == 0) name.erase(0, tn.size());
+  for (const EnumEntry* e = t.begin; e != t.end; ++e)
+    if (name == e->name) return e->value;
+  return std::nullopt;
+}
+
+std::string enum_name(EnumKind kind, int value) {
+  EnumTable t = table(kind);
+  for (const EnumEntry* e = t.begin; e != t.end; ++e)
+    if (e->value == value) {
+      if (kind == EnumKind::math_fidelity) {
+        static const char* mf[] = {"LoFi", "", "HiFi2", "HiFi3", "HiFi4"};
+        return mf[value];
+      }
+      return e->name;
+    }
+  return "UNKNOWN_" + std::to_string(value);
+}
+
+std::optional<double> dtype_bytes(int data_type) {
+  switch (data_type) {
+    case dtype::BFLOAT16: return 2.0;
+    case dtype::FLOAT32: return 4.0;
+    case dtype::UINT32: return 4.0;
+    case dtype::BFLOAT8_B: return 1088.0 / 1024.0;
+    case dtype::BFLOAT4_B: return 576.0 / 1024.0;
+    case dtype::UINT8: return 1.0;
+    case dtype::UINT16: return 2.0;
+    case dtype::INT32: return 4.0;
+    default: return std::nullopt;
+  }
+}
+
+Result<MemoryConfigInfo> parse_memory_config(const json& jin, std::string_view path) {
+  const json* j = &jin;
+  json parsed;
+  // Sweep vectors wrap it as {"type": "...MemoryConfig", "data": <object or JSON string>}.
+  std::string data_path;
+  if (j->is_object() && j->contains("data") && !j->contains("buffer_type")) {
+    data_path = child(path, "data");
+    const json& d = (*j)["data"];
+    if (d.is_string()) {
+      parsed = json::parse(d.get_ref<const std::string&>(), nullptr, false);
+      if (parsed.is_discarded()) return bad(data_path, "memory config data is not valid JSON");
+      j = &parsed;
+    } else {
+      j = &d;
+    }
+    path = data_path;
+  }
+  if (!j->is_object()) return bad(path, "memory config must be an object");
+  MemoryConfigInfo m;
+  m.present = true;
+  if (auto it = j->find("buffer_type"); it != j->end()) {
+    auto v = parse_enum(EnumKind::buffer_type, *it);
+    if (!v) return bad(child(path, "buffer_type"), "unknown buffer type " + it->dump());
+    m.buffer_type = *v;
+  }
+  if (auto it = j->find("memory_layout"); it != j->end()) {
+    auto v = parse_enum(EnumKind::memory_layout, *it);
+    if (!v) return bad(child(path, "memory_layout"), "unsupported memory layout " + it->dump());
+    m.memory_layout = *v;
+  }
+  if (auto it = j->find("shard_spec"); it != j->end() && !it->is_null()) {
+    auto s = parse_shard_spec(*it, child(path, "shard_spec"), false);
+    if (!s) return s.error();
+    m.shard = s.value();
+  } else if (auto nd = j->find("nd_shard_spec"); nd != j->end() && !nd->is_null()) {
+    auto s = parse_shard_spec(*nd, child(path, "nd_shard_spec"), true);
+    if (!s) return s.error();
+    m.shard = s.value();
+  }
+  return m;
+}
+
+Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
+  if (!j.is_object()) return bad(path, "tensor must be a JSON object (a ttnn Tensor or TensorSpec)");
+  TensorInfo t;
+  t.present = true;
+  // Find the TensorSpec node: full Tensor form wraps it in "tensor_spec".
+  const json* spec = &j;
+  bool wrapped = false;
+  if (auto it = j.find("tensor_spec"); it != j.end()) {
+    if (!it->is_object()) return bad(child(path, "tensor_spec"), "tensor_spec must be an object");
+    spec = &*it;
+    wrapped = true;
+  }
+  const json* layout_node = nullptr;
+  if (auto it = spec->find("tensor_layout"); it != spec->end()) {
+    if (!it->is_object())
+      return bad(std::string(path) + (wrapped ? "/tensor_spec" : "") + "/tensor_layout", "tensor_layout must be an object");
+    layout_node = &*it;
+  }
+  if (wrapped) {
+    t.shape_path = "/tensor_spec/logical_shape";
+    t.dtype_path = layout_node || !spec->contains("dtype") ? "/tensor_spec/tensor_layout/dtype" : "/tensor_spec/dtype";
+    t.memory_path = layout_node || !spec->contains("memory_config") ? "/tensor_spec/tensor_layout/memory_config"
+                                                                   : "/tensor_spec/memory_config";
+    t.layout_path = "/tensor_spec/tensor_layout/page_config";
+  } else {
+    t.shape_path = "/logical_shape";
+    t.dtype_path = layout_node || !spec->contains("dtype") ? "/tensor_layout/dtype" : "/dtype";
+    t.memory_path = layout_node || !spec->contains("memory_config") ? "/tensor_layout/memory_config" : "/memory_config";
+    t.layout_path = "/tensor_layout/page_config";
+  }
+
+  // Shape.
+  auto sh = spec->find("logical_shape");
+  if (sh == spec->end()) sh = spec->find("shape");
+  if (sh == spec->end()) return bad(std::string(path) + t.shape_path, "tensor has no logical_shape");
+  if (!sh->is_array()) return bad(std::string(path) + t.shape_path, "logical_shape must be an array of integers");
+  std::size_t n = sh->size();
+  while (n > 0) {  // trailing zeros: the reference's padding to rank 4
+    auto v = as_int((*sh)[n - 1]);
+    if (!v || *v != 0) break;
+    --n;
+  }
+  if (n == 0) return bad(std::string(path) + t.shape_path, "logical_shape is empty");
+  if (n > static_cast<std::size_t>(TensorInfo::kMaxRank))
+    return bad(std::string(path) + t.shape_path, "tensor rank above 8 is not supported");
+  for (std::size_t i = 0; i < n; ++i) {
+    auto v = as_int((*sh)[i]);
+    if (!v || *v < 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "dimension must be a non-negative integer");
+    if (*v == 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "empty tensor (a 0 dimension) has no runtime to predict");
+    t.shape[i] = *v;
+  }
+  t.rank = static_cast<int>(n);
+
+  // dtype / memory_config / layout live in tensor_layout; reduced forms may put them beside the shape.
+  const json* holder = layout_node ? layout_node : spec;
+  if (auto it = holder->find("dtype"); it != holder->end() && !it->is_null()) {
+    auto v = parse_enum(EnumKind::data_type, *it);
+    if (!v) return bad(std::string(path) + t.dtype_path, "unsupported dtype " + it->dump());
+    t.dtype = *v;
+  }
+  if (auto it = holder->find("memory_config"); it != holder->end() && !it->is_null()) {
+    auto m = parse_memory_config(*it, std::string(path) + t.memory_path);
+    if (!m) return m.error();
+    t.memory = m.value();
+  }
+  if (auto it = holder->find("page_config"); it != holder->end() && it->is_object()) {
+    // {"config": {"index": 0 (RowMajor) | 1 (Tile), "value": {...}}}
+    auto c = it->find("config");
+    if (c != it->end() && c->is_object()) {
+      auto idx = c->find("index");
+      if (idx != c->end()) {
+        auto v = as_int(*idx);
+        if (!v || (*v != 0 && *v != 1))
+          return bad(std::string(path) + t.layout_path + "/config/index", "page_config index must be 0 (ROW_MAJOR) or 1 (TILE)");
+        t.layout = static_cast<int>(*v);
+      }
+    }
+  } else if (auto l = holder->find("layout"); l != holder->end() && !l->is_null()) {
+    t.layout_path = layout_node ? (wrapped ? "/tensor_spec/tensor_layout/layout" : "/tensor_layout/layout")
+                                : (wrapped ? "/tensor_spec/layout" : "/layout");
+    auto v = parse_enum(EnumKind::layout, *l);
+    if (!v) return bad(std::string(path) + t.layout_path, "unknown layout " + l->dump());
+    t.layout = *v;
+  }
+  return t;
+}
+
+}  // namespace torp
