@@ -109,19 +109,34 @@ ModelFile parse_model(const json& doc, const std::string& source) {
   else if (tr == "log") m.transform = TargetTransform::log;
   else bad(source, "/target/transform", "unknown target transform \"" + tr + "\" (expected none or log)");
   if (auto b = target.find("baseline"); b != target.end() && !b->is_null()) {
-    if (m.transform != TargetTransform::log) bad(source, "/target/baseline", "a baseline needs the log transform");
+    const std::string bp = "/target/baseline";
+    if (m.transform != TargetTransform::log) bad(source, bp, "a baseline needs the log transform");
+    if (str(need(*b, "type", source, bp), source, bp + "/type") != "linear")
+      bad(source, bp + "/type", "unknown baseline type (expected \"linear\")");
     Baseline base;
-    const json& ic = need(*b, "intercept", source, "/target/baseline");
-    if (!ic.is_number() || !std::isfinite(ic.get<double>())) bad(source, "/target/baseline/intercept", "expected a finite number");
-    base.intercept = ic.get<double>();
-    const json& terms = need(*b, "terms", source, "/target/baseline");
-    if (!terms.is_array()) bad(source, "/target/baseline/terms", "terms must be an array of {feature, coef}");
-    for (std::size_t i = 0; i < terms.size(); ++i) {
-      std::string p = "/target/baseline/terms/" + std::to_string(i);
-      base.features.push_back(str(need(terms[i], "feature", source, p), source, p + "/feature"));
-      const json& c = need(terms[i], "coef", source, p);
-      if (!c.is_number() || !std::isfinite(c.get<double>())) bad(source, p + "/coef", "expected a finite number");
-      base.coefficients.push_back(c.get<double>());
+    const json& g = need(*b, "group", source, bp);
+    if (!g.is_null()) base.group = str(g, source, bp + "/group");
+    const json& terms = need(*b, "terms", source, bp);
+    if (!terms.is_array()) bad(source, bp + "/terms", "terms must be an array of feature names");
+    for (std::size_t i = 0; i < terms.size(); ++i) base.features.push_back(str(terms[i], source, bp + "/terms/" + std::to_string(i)));
+    const json& groups = need(*b, "groups", source, bp);
+    if (!groups.is_array() || groups.empty()) bad(source, bp + "/groups", "groups must be a non-empty array");
+    if (base.group.empty() && groups.size() != 1) bad(source, bp + "/groups", "without a group feature there must be exactly one group");
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      std::string gp = bp + "/groups/" + std::to_string(i);
+      Baseline::Group grp;
+      if (!base.group.empty()) {
+        const json& k = need(groups[i], "key", source, gp);
+        if (!k.is_number()) bad(source, gp + "/key", "expected a number");
+        grp.key = k.get<double>();
+      }
+      const json& ic = need(groups[i], "intercept", source, gp);
+      if (!ic.is_number() || !std::isfinite(ic.get<double>())) bad(source, gp + "/intercept", "expected a finite number");
+      grp.intercept = ic.get<double>();
+      grp.coefficients = numbers(need(groups[i], "coef", source, gp), source, gp + "/coef");
+      if (grp.coefficients.size() != base.features.size())
+        bad(source, gp + "/coef", "shape mismatch: one coefficient per term expected");
+      base.groups.push_back(std::move(grp));
     }
     m.baseline = std::move(base);
   }
@@ -201,10 +216,16 @@ json to_json(const ModelFile& m) {
   doc["normalization"] = {{"mean", m.mean}, {"std", m.stddev}};
   json target = {{"transform", m.transform == TargetTransform::log ? "log" : "none"}, {"baseline", nullptr}};
   if (m.baseline) {
-    json terms = json::array();
-    for (std::size_t i = 0; i < m.baseline->features.size(); ++i)
-      terms.push_back({{"feature", m.baseline->features[i]}, {"coef", m.baseline->coefficients[i]}});
-    target["baseline"] = {{"type", "linear"}, {"intercept", m.baseline->intercept}, {"terms", terms}};
+    json groups = json::array();
+    for (const auto& g : m.baseline->groups) {
+      json jg = {{"intercept", g.intercept}, {"coef", g.coefficients}};
+      if (!m.baseline->group.empty()) jg["key"] = g.key;
+      groups.push_back(jg);
+    }
+    target["baseline"] = {{"type", "linear"},
+                          {"group", m.baseline->group.empty() ? json(nullptr) : json(m.baseline->group)},
+                          {"terms", m.baseline->features},
+                          {"groups", groups}};
   }
   doc["target"] = target;
   std::vector<int> hidden;

@@ -43,8 +43,9 @@ struct CompiledModel {
   std::vector<ExprId> requires_;
   std::vector<std::string> requires_message;
   std::vector<ExprId> baseline_features;
-  std::vector<double> baseline_coef;
-  double baseline_intercept = 0.0;
+  ExprId baseline_group = -1;
+  std::vector<Baseline::Group> baseline_groups;
+  std::string baseline_group_name;
   bool has_baseline = false;
   TargetTransform transform = TargetTransform::none;
   std::vector<double> inv_std, mean;
@@ -94,8 +95,9 @@ struct Predictor::Impl {
         }
         if (m.baseline) {
           cm->has_baseline = true;
-          cm->baseline_intercept = m.baseline->intercept;
-          cm->baseline_coef = m.baseline->coefficients;
+          cm->baseline_groups = m.baseline->groups;
+          cm->baseline_group_name = m.baseline->group;
+          if (!m.baseline->group.empty()) cm->baseline_group = enc->feature(m.baseline->group);
           for (const auto& name : m.baseline->features) cm->baseline_features.push_back(enc->feature(name));
         }
       } catch (const TorpError& e) {
@@ -166,8 +168,21 @@ struct Predictor::Impl {
       if (m.has_baseline) {
         s.base.resize(m.baseline_features.size());
         if (auto e = enc.eval_all(m.baseline_features, s.bindings, s.base)) return *e;
-        double base = m.baseline_intercept;
-        for (std::size_t i = 0; i < s.base.size(); ++i) base += m.baseline_coef[i] * s.base[i];
+        const Baseline::Group* g = &m.baseline_groups.front();
+        if (m.baseline_group >= 0) {
+          auto key = enc.eval(m.baseline_group, s.bindings);
+          if (!key) return key.error();
+          g = nullptr;
+          for (const auto& cand : m.baseline_groups)
+            if (cand.key == key.value()) g = &cand;
+          if (g == nullptr)
+            return Error{ErrorCode::invalid_argument,
+                         "model " + m.info.id + " has no analytical baseline for " + m.baseline_group_name + " = " +
+                             std::to_string(key.value()) + " (not in its training data)",
+                         enc.blame_path(m.baseline_group, s.bindings)};
+        }
+        double base = g->intercept;
+        for (std::size_t i = 0; i < s.base.size(); ++i) base += g->coefficients[i] * s.base[i];
         if (!(base > 0.0) || !std::isfinite(base))
           return Error{ErrorCode::model_output_invalid,
                        "model " + m.info.id + ": analytical baseline is " + std::to_string(base) + ", not a positive runtime",

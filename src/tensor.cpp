@@ -242,16 +242,18 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
       return bad(std::string(path) + (wrapped ? "/tensor_spec" : "") + "/tensor_layout", "tensor_layout must be an object");
     layout_node = &*it;
   }
+  // Reduced forms may put dtype / memory_config / layout beside the shape ("flat").
+  const bool flat = layout_node == nullptr && (spec->contains("dtype") || spec->contains("memory_config") ||
+                                               spec->contains("layout"));
   if (wrapped) {
     t.shape_path = "/tensor_spec/logical_shape";
-    t.dtype_path = layout_node || !spec->contains("dtype") ? "/tensor_spec/tensor_layout/dtype" : "/tensor_spec/dtype";
-    t.memory_path = layout_node || !spec->contains("memory_config") ? "/tensor_spec/tensor_layout/memory_config"
-                                                                   : "/tensor_spec/memory_config";
+    t.dtype_path = flat ? "/tensor_spec/dtype" : "/tensor_spec/tensor_layout/dtype";
+    t.memory_path = flat ? "/tensor_spec/memory_config" : "/tensor_spec/tensor_layout/memory_config";
     t.layout_path = "/tensor_spec/tensor_layout/page_config";
   } else {
     t.shape_path = "/logical_shape";
-    t.dtype_path = layout_node || !spec->contains("dtype") ? "/tensor_layout/dtype" : "/dtype";
-    t.memory_path = layout_node || !spec->contains("memory_config") ? "/tensor_layout/memory_config" : "/memory_config";
+    t.dtype_path = flat ? "/dtype" : "/tensor_layout/dtype";
+    t.memory_path = flat ? "/memory_config" : "/tensor_layout/memory_config";
     t.layout_path = "/tensor_layout/page_config";
   }
 

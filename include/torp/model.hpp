@@ -31,12 +31,20 @@ struct Network {
 
 enum class TargetTransform { none, log };
 
-/// Analytical part of a physics-informed model: baseline = intercept + sum(coef_i * feature_i).
-/// With a baseline, runtime = baseline * exp(network output) (the network learns the log-correction).
+/// Analytical part of a physics-informed model: a linear law in named op-spec features,
+///   baseline = intercept_g + sum_i coef_g[i] * feature_i,
+/// with one coefficient set per value g of the `group` feature (e.g. one per (dtype, buffer)),
+/// or a single set when `group` is empty. With a baseline, runtime = baseline * exp(network output):
+/// the network learns the log-correction.
 struct Baseline {
-  double intercept = 0.0;
-  std::vector<std::string> features;
-  std::vector<double> coefficients;
+  struct Group {
+    double key = 0.0;  ///< value of the group feature (ignored without a group)
+    double intercept = 0.0;
+    std::vector<double> coefficients;  ///< one per feature
+  };
+  std::string group;                  ///< name of the grouping feature, "" for one group
+  std::vector<std::string> features;  ///< the law's terms
+  std::vector<Group> groups;
 };
 
 struct Requirement {
