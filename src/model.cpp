@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 namespace torp {
@@ -197,8 +198,17 @@ ModelFile parse_model(const json& doc, const std::string& source) {
 ModelFile load_model(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw TorpError(ErrorCode::io, "cannot open model file " + file.string());
-  json doc = json::parse(in, nullptr, false);
-  if (doc.is_discarded()) throw TorpError(ErrorCode::model_format, file.string() + ": not valid JSON");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::exception& e) {
+    for (const char* literal : {"NaN", "Infinity"})
+      if (text.find(literal) != std::string::npos)
+        throw TorpError(ErrorCode::model_format,
+                        file.string() + ": non-finite number (" + literal + ") in model file; weights must be finite");
+    throw TorpError(ErrorCode::model_format, file.string() + ": not valid JSON (" + e.what() + ")");
+  }
   return parse_model(doc, file.string());
 }
 

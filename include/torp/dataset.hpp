@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -18,11 +19,16 @@ namespace torp {
 
 inline constexpr const char* kDatasetFormat = "torp-dataset";
 inline constexpr int kDatasetFormatVersion = 1;
+/// Default for aggregate(): a repeat more than 1.5x away from its configuration's median is
+/// rejected (repeats of the real exp data agree within 0.4% at the median; shifted labels are
+/// 1.5x to 40x off).
+inline constexpr double kDefaultRejectFactor = 1.5;
 
 struct Measurement {
   nlohmann::json args;    ///< the op's arguments, as in a query's "args"
   double runtime_ns = 0;  ///< DEVICE KERNEL DURATION [ns]
   std::size_t line = 0;   ///< 1-based line in the dataset file (0 if not from a file)
+  nlohmann::json source;  ///< optional per-row provenance (e.g. sweep suite and input_hash); null if none
 };
 
 struct Dataset {
@@ -31,39 +37,65 @@ struct Dataset {
   std::vector<Measurement> rows;
 };
 
-/// Read a dataset file. Throws TorpError(dataset) naming file and line on malformed input.
+/// Read a dataset file. Validates the header (format, format_version, op) and every row (an
+/// "args" object, a positive finite "runtime_ns", optional "source", no other keys). Throws
+/// TorpError(dataset) whose message starts with "<file>:<line>:<column>:" on malformed input,
+/// TorpError(io) if the file cannot be read.
 Dataset load_dataset(const std::filesystem::path& file);
-/// Write a dataset file atomically; refuses to replace an existing file unless overwrite.
+/// Write a dataset file atomically (temporary file in the same directory, then rename); refuses
+/// to replace an existing file unless overwrite (TorpError(io)). The header's format,
+/// format_version and op are set from `d`; rows must have an object "args" and a positive finite
+/// runtime (TorpError(dataset) otherwise, nothing written).
 void save_dataset(const Dataset& d, const std::filesystem::path& file, bool overwrite);
 
-/// SHA-256 hex digest of a file's bytes (dataset provenance).
+/// SHA-256 hex digest of a file's bytes (dataset provenance). Throws TorpError(io).
 std::string sha256_file(const std::filesystem::path& file);
 std::string sha256_hex(std::string_view bytes);
+
+/// Identity of a configuration: compact JSON of the args with keys sorted (nlohmann's dump).
+std::string configuration_key(const nlohmann::json& args);
 
 /// One unique configuration with its repeated measurements aggregated.
 struct Configuration {
   std::string key;              ///< canonical JSON of args (identity of the configuration)
   nlohmann::json args;
-  std::vector<double> runtimes;  ///< all repeats kept after rejection
+  std::vector<double> runtimes;  ///< all repeats kept after rejection, in file order
   double label_ns = 0;           ///< median of the kept repeats
   std::size_t rejected = 0;      ///< repeats rejected as outliers
 };
 
 struct AggregationReport {
   std::size_t rows = 0, configurations = 0, rejected_rows = 0;
+  /// Configurations left out because no repeat lies within the factor of their median (an even
+  /// number of repeats split into far-apart groups: no consensus). Their rows count as rejected.
+  std::size_t dropped_configurations = 0;
+  std::size_t configurations_with_rejections = 0;
   double reject_factor = 0;  ///< a repeat is rejected if it is > factor x or < 1/factor x the median
 };
 
 /// Group rows by configuration (canonical args JSON) and take the median of repeats after
-/// rejecting repeats more than `reject_factor` away from the configuration's median.
+/// rejecting repeats more than `reject_factor` away from the configuration's median. The output
+/// is sorted by key. reject_factor must be >= 1 (infinity disables rejection); TorpError(dataset)
+/// otherwise. `report` may be null.
 std::vector<Configuration> aggregate(const Dataset& d, double reject_factor, AggregationReport* report);
 
 /// Which of the reference's CSV layouts a file uses.
 enum class CsvLayout { exp, matmul_height_sharded };
 
+std::string_view to_string(CsvLayout layout) noexcept;
+/// "exp" / "matmul_height_sharded"; throws TorpError(dataset) for anything else.
+CsvLayout parse_csv_layout(std::string_view name);
+/// Recognize the layout from the CSV's header line. Throws TorpError(dataset) naming the file if
+/// it is empty or matches no layout, TorpError(io) if it cannot be read.
+CsvLayout detect_csv_layout(const std::filesystem::path& csv);
+
 /// Convert the reference predictor's CSV (as in ../shared/data) into a dataset. `device` is the
-/// device description (its grid lays out matmul shard cores). Throws TorpError(dataset) naming
-/// file, line and column for missing columns, non-numeric values, unknown dtypes or an empty file.
+/// device description (its "name" goes to the header; its grid lays out matmul shard cores).
+/// `provenance` = {"op" (required), "tt_metal_commit"?, "source"? (where the CSV came from: text
+/// or object), "notes"?}. The header records the CSV's file name and sha256 and what the CSV does
+/// not record. Throws TorpError(dataset) with "<file>:<line>:<column>: column '<name>': ..." for
+/// missing columns, non-numeric values, unknown dtypes (no or several one-hot columns set) or an
+/// empty file.
 Dataset import_reference_csv(const std::filesystem::path& csv, CsvLayout layout, const nlohmann::json& device,
                              const nlohmann::json& provenance);
 
