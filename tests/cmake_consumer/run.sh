@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the build tree into a scratch prefix, build the consumer against it with
+# find_package(torp), and check that the installed CLI finds the installed models by itself.
+set -euo pipefail
+build_dir=$1
+source_dir=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+cmake -S "$source_dir" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/build" >/dev/null
+"$work/build/consumer" "$work/prefix/share/torp/models"
+# The installed CLI resolves <prefix>/share/torp/models relative to itself (no --models, no env).
+(cd "$work" && env -u TORP_MODELS "$work/prefix/bin/torp" list | tail -n 1 | grep -q "share/torp/models")
+echo "consumer ok"
