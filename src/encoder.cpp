@@ -62,7 +62,7 @@ constexpr TPropName kTensorProps[] = {
     {"shard_orientation", TProp::shard_orientation}};
 
 enum class Fn {
-  ceil, floor, round, log, log2, exp, sqrt, abs, min, max, pow, if_, in, ceil_div, dtype_bytes
+  ceil, floor, round, log, log2, exp, sqrt, abs, min, max, pow, if_, select, in, ceil_div, dtype_bytes
 };
 struct FnName {
   const char* name;
@@ -73,6 +73,7 @@ constexpr FnName kFunctions[] = {
     {"ceil", Fn::ceil, 1, 1},         {"floor", Fn::floor, 1, 1}, {"round", Fn::round, 1, 1},
     {"log", Fn::log, 1, 1},           {"log2", Fn::log2, 1, 1},   {"exp", Fn::exp, 1, 1},
     {"sqrt", Fn::sqrt, 1, 1},         {"abs", Fn::abs, 1, 1},     {"min", Fn::min, 2, 64},
+    {"select", Fn::select, 3, 127},
     {"max", Fn::max, 2, 64},          {"pow", Fn::pow, 2, 2},     {"if", Fn::if_, 3, 3},
     {"in", Fn::in, 2, 64},            {"ceil_div", Fn::ceil_div, 2, 2},
     {"dtype_bytes", Fn::dtype_bytes, 1, 1}};
@@ -342,6 +343,8 @@ struct Encoder::Impl {
         n.kids = call_args();
         if (static_cast<int>(n.kids.size()) < f->min_args || static_cast<int>(n.kids.size()) > f->max_args)
           fail("wrong number of arguments to " + name + "()");
+        if (f->fn == Fn::select && n.kids.size() % 2 == 0)
+          fail("select() takes condition/value pairs and a final default: select(c1, v1, c2, v2, ..., default)");
         return add(std::move(n));
       }
       if (pos < src.size() && src[pos] == '.') {  // member access: arg.prop, arg.dim(i), device.key
@@ -779,6 +782,14 @@ struct Encoder::Impl {
         double cond = k(0);
         if (c.err) return cond;
         return cond != 0.0 ? k(1) : k(2);
+      }
+      case Fn::select: {  // first value whose condition holds, else the default (lazy)
+        for (std::size_t i = 0; i + 1 < n.kids.size(); i += 2) {
+          double cond = k(i);
+          if (c.err) return cond;
+          if (cond != 0.0) return k(i + 1);
+        }
+        return k(n.kids.size() - 1);
       }
       case Fn::in: {
         double v = k(0);

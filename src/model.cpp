@@ -142,6 +142,49 @@ ModelFile parse_model(const json& doc, const std::string& source) {
     m.baseline = std::move(base);
   }
 
+  if (auto mem = doc.find("residual_memory"); mem != doc.end() && !mem->is_null()) {
+    const std::string mp = "/residual_memory";
+    if (m.transform != TargetTransform::log) bad(source, mp, "a residual memory needs the log transform");
+    ResidualMemory rm;
+    const json& key = need(*mem, "key", source, mp);
+    if (!key.is_array() || key.empty()) bad(source, mp + "/key", "key must be a non-empty array of feature names");
+    for (std::size_t i = 0; i < key.size(); ++i) rm.key.push_back(str(key[i], source, mp + "/key/" + std::to_string(i)));
+    const json& lookups = need(*mem, "lookups", source, mp);
+    if (!lookups.is_array()) bad(source, mp + "/lookups", "lookups must be an array of {name, key}");
+    for (std::size_t i = 0; i < lookups.size(); ++i) {
+      std::string lp = mp + "/lookups/" + std::to_string(i);
+      ResidualMemory::Lookup l;
+      l.name = str(need(lookups[i], "name", source, lp), source, lp + "/name");
+      const json& lk = need(lookups[i], "key", source, lp);
+      if (!lk.is_array() || lk.size() != rm.key.size()) bad(source, lp + "/key", "a lookup key must have as many features as the memory key");
+      for (std::size_t j = 0; j < lk.size(); ++j) l.key.push_back(str(lk[j], source, lp + "/key/" + std::to_string(j)));
+      rm.lookups.push_back(std::move(l));
+    }
+    const json& entries = need(*mem, "entries", source, mp);
+    if (!entries.is_array()) bad(source, mp + "/entries", "entries must be an array of [key..., mean, count]");
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      std::string ep = mp + "/entries/" + std::to_string(i);
+      auto v = numbers(entries[i], source, ep);
+      if (v.size() != rm.key.size() + 2) bad(source, ep, "shape mismatch: expected key values, mean and count");
+      ResidualMemory::Entry e;
+      e.key.assign(v.begin(), v.begin() + static_cast<long>(rm.key.size()));
+      e.mean = v[rm.key.size()];
+      e.count = static_cast<int>(v[rm.key.size() + 1]);
+      if (e.count < 1) bad(source, ep, "count must be at least 1");
+      rm.entries.push_back(std::move(e));
+    }
+    m.memory = std::move(rm);
+  }
+  for (std::size_t i = 0; i < nf; ++i) {
+    const std::string& f = m.features[i];
+    if (f.rfind(kMemoryFeaturePrefix, 0) != 0) continue;
+    bool known = false;
+    if (m.memory)
+      for (const auto& l : m.memory->lookups)
+        known = known || f == kMemoryFeaturePrefix + l.name + ".mean" || f == kMemoryFeaturePrefix + l.name + ".found";
+    if (!known) bad(source, "/features/" + std::to_string(i), "feature " + f + " names no residual-memory lookup");
+  }
+
   const json& net = need(doc, "network", source, "");
   const json& arch = need(net, "architecture", source, "/network");
   std::string act = str(need(arch, "activation", source, "/network/architecture"), source, "/network/architecture/activation");
@@ -238,6 +281,20 @@ json to_json(const ModelFile& m) {
                           {"groups", groups}};
   }
   doc["target"] = target;
+  if (m.memory) {
+    json lookups = json::array();
+    for (const auto& l : m.memory->lookups) lookups.push_back({{"name", l.name}, {"key", l.key}});
+    json entries = json::array();
+    for (const auto& e : m.memory->entries) {
+      json row = e.key;
+      row.push_back(e.mean);
+      row.push_back(e.count);
+      entries.push_back(row);
+    }
+    doc["residual_memory"] = {{"key", m.memory->key}, {"lookups", lookups}, {"entries", entries}};
+  } else {
+    doc["residual_memory"] = nullptr;
+  }
   std::vector<int> hidden;
   if (!m.ensemble.empty())
     for (std::size_t l = 0; l + 1 < m.ensemble[0].layers.size(); ++l) hidden.push_back(m.ensemble[0].layers[l].out);

@@ -35,10 +35,28 @@ fs::path resolve_models_dir(const std::optional<fs::path>& explicit_dir) {
 
 namespace {
 
+struct KeyHash {
+  std::size_t operator()(const std::vector<double>& k) const noexcept {
+    std::size_t h = 1469598103934665603ull;
+    for (double d : k) h = (h ^ std::hash<double>{}(d)) * 1099511628211ull;
+    return h;
+  }
+};
+
+struct CompiledMemory {
+  struct Lookup {
+    std::vector<ExprId> key;
+  };
+  std::vector<Lookup> lookups;
+  std::unordered_map<std::vector<double>, double, KeyHash> mean_by_key;
+};
+
 struct CompiledModel {
   ModelInfo info;
   std::shared_ptr<const Encoder> encoder;
+  /// Per network input: an expression id (>= 0), or -1 - (2 * lookup + (0 mean | 1 found)).
   std::vector<ExprId> features;
+  std::optional<CompiledMemory> memory;
   std::vector<ExprId> applies_when;
   std::vector<ExprId> requires_;
   std::vector<std::string> requires_message;
@@ -55,7 +73,7 @@ struct CompiledModel {
 
 struct Scratch {
   Bindings bindings;
-  std::vector<double> x, a, b, base;
+  std::vector<double> x, a, b, base, key, memory;
 };
 
 }  // namespace
@@ -87,7 +105,28 @@ struct Predictor::Impl {
         if (!enc) enc = std::make_shared<Encoder>(m.op_spec, m.device);
         if (canonical_op_name(m.op) != enc->op())
           throw TorpError(ErrorCode::model_format, "model op " + m.op + " differs from its op_spec op " + enc->op(), "/op");
-        for (const auto& name : m.features) cm->features.push_back(enc->feature(name));
+        if (m.memory) {
+          CompiledMemory mem;
+          for (const auto& l : m.memory->lookups) {
+            CompiledMemory::Lookup cl;
+            for (const auto& k : l.key) cl.key.push_back(enc->feature(k));
+            mem.lookups.push_back(std::move(cl));
+          }
+          for (const auto& k : m.memory->key) (void)enc->feature(k);  // must exist in the spec
+          for (const auto& e : m.memory->entries) mem.mean_by_key.emplace(e.key, e.mean);
+          cm->memory = std::move(mem);
+        }
+        for (const auto& name : m.features) {
+          if (name.rfind(kMemoryFeaturePrefix, 0) == 0) {
+            for (std::size_t l = 0; l < m.memory->lookups.size(); ++l) {
+              std::string base = kMemoryFeaturePrefix + m.memory->lookups[l].name;
+              if (name == base + ".mean") cm->features.push_back(-1 - static_cast<int>(2 * l));
+              if (name == base + ".found") cm->features.push_back(-2 - static_cast<int>(2 * l));
+            }
+            continue;
+          }
+          cm->features.push_back(enc->feature(name));
+        }
         for (const auto& e : m.applies_when) cm->applies_when.push_back(enc->compile(e));
         for (const auto& r : m.requires_) {
           cm->requires_.push_back(enc->compile(r.expr));
@@ -147,14 +186,32 @@ struct Predictor::Impl {
         return Error{ErrorCode::invalid_argument, m.requires_message[i] + " (model " + m.info.id + ")",
                      enc.blame_path(m.requires_[i], s.bindings)};
     }
+    if (m.memory) {
+      s.memory.clear();
+      for (const auto& l : m.memory->lookups) {
+        s.key.resize(l.key.size());
+        if (auto e = enc.eval_all(l.key, s.bindings, s.key)) return *e;
+        auto it = m.memory->mean_by_key.find(s.key);
+        s.memory.push_back(it == m.memory->mean_by_key.end() ? 0.0 : it->second);
+        s.memory.push_back(it == m.memory->mean_by_key.end() ? 0.0 : 1.0);
+      }
+    }
     const std::size_t nf = m.features.size();
     s.x.resize(nf);
-    if (auto e = enc.eval_all(m.features, s.bindings, s.x)) return *e;
+    for (std::size_t i = 0; i < nf; ++i) {
+      if (m.features[i] >= 0) {
+        auto v = enc.eval(m.features[i], s.bindings);
+        if (!v) return v.error();
+        s.x[i] = v.value();
+      } else {
+        s.x[i] = s.memory[static_cast<std::size_t>(-1 - m.features[i])];
+      }
+    }
     for (std::size_t i = 0; i < nf; ++i) {
       if (!std::isfinite(s.x[i]))
         return Error{ErrorCode::invalid_argument,
                      "feature '" + m.info.features[i] + "' is not finite for this query",
-                     enc.blame_path(m.features[i], s.bindings)};
+                     m.features[i] >= 0 ? enc.blame_path(m.features[i], s.bindings) : std::string()};
       s.x[i] = (s.x[i] - m.mean[i]) * m.inv_std[i];
     }
     s.a.resize(m.max_width);

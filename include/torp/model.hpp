@@ -47,6 +47,29 @@ struct Baseline {
   std::vector<Group> groups;
 };
 
+/// Measured-neighbour memory: the residuals r = log(label) - log(baseline) of the training
+/// configurations, averaged per key (e.g. shape + buffer + dtype class). A lookup forms a key from
+/// the query (possibly a variant: the same shape in the other buffer) and yields two network
+/// inputs, "memory.<lookup>.mean" (0 when absent) and "memory.<lookup>.found" (0 or 1). It carries
+/// what the measurements of related configurations say that the recorded parameters cannot.
+struct ResidualMemory {
+  struct Entry {
+    std::vector<double> key;
+    double mean = 0.0;
+    int count = 0;
+  };
+  struct Lookup {
+    std::string name;
+    std::vector<std::string> key;  ///< features, same length as ResidualMemory::key
+  };
+  std::vector<std::string> key;  ///< features forming a training configuration's key
+  std::vector<Lookup> lookups;
+  std::vector<Entry> entries;
+};
+
+/// The feature-name prefix that refers to a residual-memory lookup.
+inline constexpr const char* kMemoryFeaturePrefix = "memory.";
+
 struct Requirement {
   std::string expr;
   std::string message;
@@ -65,6 +88,7 @@ struct ModelFile {
   std::vector<double> mean, stddev;       ///< input normalization x' = (x - mean) / std
   TargetTransform transform = TargetTransform::none;
   std::optional<Baseline> baseline;
+  std::optional<ResidualMemory> memory;   ///< needs the log transform
   std::vector<Network> ensemble;          ///< outputs averaged in the transformed space
   nlohmann::json provenance;              ///< device, tt_metal_commit, source_data, metrics, ...
 };
