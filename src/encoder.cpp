@@ -24,7 +24,7 @@ struct FieldSpec {
   std::string name;
   ArgType type = ArgType::number;
   EnumKind enum_kind = EnumKind::data_type;
-  bool optional = false;
+  std::optional<double> default_value;  ///< used when the field is absent or null
 };
 
 struct ArgSpec {
@@ -101,6 +101,7 @@ const std::unordered_map<std::string, double>& enum_constants() {
       {"BFLOAT16", 0},      {"FLOAT32", 1},        {"UINT32", 2},        {"BFLOAT8_B", 3},
       {"BFLOAT4_B", 4},     {"UINT8", 5},          {"UINT16", 6},        {"INT32", 7},
       {"DRAM", 0},          {"L1", 1},             {"SYSTEM_MEMORY", 2}, {"L1_SMALL", 3},
+      {"TRACE", 4},
       {"INTERLEAVED", 0},   {"HEIGHT_SHARDED", 2}, {"WIDTH_SHARDED", 3}, {"BLOCK_SHARDED", 4},
       {"ND_SHARDED", 5},    {"ROW_MAJOR", 0},      {"TILE", 1},          {"COL_MAJOR", 1},
       {"LoFi", 0},          {"HiFi2", 2},          {"HiFi3", 3},         {"HiFi4", 4},
@@ -517,7 +518,11 @@ struct Encoder::Impl {
             spec_error("object fields must be scalars", fp + "/type");
           if (fs.type == ArgType::enumeration)
             fs.enum_kind = parse_enum_kind(fi->value("enum", std::string()), fp + "/enum");
-          fs.optional = fi->value("optional", false);
+          if (auto df = fi->find("default"); df != fi->end()) {
+            if (df->is_boolean()) fs.default_value = df->get<bool>() ? 1.0 : 0.0;
+            else if (df->is_number()) fs.default_value = df->get<double>();
+            else spec_error("a field default must be a number or boolean", fp + "/default");
+          }
           a.fields.push_back(std::move(fs));
         }
       }
@@ -717,8 +722,10 @@ struct Encoder::Impl {
         const FieldSpec& fs = args[n.arg].fields[n.field];
         std::string fpath = arg_path(c.b, n.arg) + "/" + fs.name;
         auto it = a.object->find(fs.name);
-        if (it == a.object->end() || it->is_null())
+        if (it == a.object->end() || it->is_null()) {
+          if (fs.default_value) return *fs.default_value;
           return fail(c, ErrorCode::invalid_argument, "field '" + fs.name + "' is missing", fpath);
+        }
         auto v = read_scalar(*it, fs.type, fs.enum_kind);
         if (!v)
           return fail(c, ErrorCode::invalid_argument,
@@ -868,12 +875,16 @@ struct Encoder::Impl {
           a.memory = m.value();
           break;
         }
-        case ArgType::object:
-          if (!v.is_object())
+        case ArgType::object: {
+          // tt-metal writes std::variant configs (e.g. DeviceComputeKernelConfig) as {"index", "value"}.
+          const json* o = &v;
+          if (o->is_object() && o->size() == 2 && o->contains("index") && o->contains("value")) o = &(*o)["value"];
+          if (!o->is_object())
             return Error{ErrorCode::invalid_argument, "'" + as.name + "' must be an object",
                          std::string(args_path) + as.path};
-          a.object = &v;
+          a.object = o;
           break;
+        }
         default: {
           auto s = read_scalar(v, as.type, as.enum_kind);
           if (!s)
