@@ -1,10 +1,289 @@
 // SPDX-License-Identifier: Apache-2.0
+// torp dataset: build measurement datasets (reference CSV, tt-metal sweep output), inspect them
+// and cut deterministic samples.
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+
 #include "args.hpp"
 #include "commands.hpp"
+#include "torp/dataset.hpp"
+#include "torp/sweep.hpp"
 
 namespace torp::cli {
-int cmd_dataset(int, char**) {
-  error("dataset", "not implemented yet");
-  return kExitFailure;
+namespace {
+
+using json = nlohmann::json;
+
+json read_json(const std::string& file, const char* what) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw TorpError(ErrorCode::io, std::string("cannot read ") + what + " " + file);
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw TorpError(ErrorCode::io, std::string(what) + " " + file + " is not valid JSON");
+  return j;
 }
+
+/// Options every command needs but Args declares optional; reports the missing one.
+bool require(const Args& a, const std::string& command, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (!a.has(n)) {
+      error(command, std::string("option --") + n + " is required (see torp " + command + " --help)");
+      return false;
+    }
+  return true;
+}
+
+std::optional<double> parse_number(const std::string& s) {
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::string fmt_ns(double ns) {
+  std::ostringstream o;
+  if (ns >= 1e6) o << std::fixed << std::setprecision(3) << ns / 1e6 << " ms";
+  else if (ns >= 1e3) o << std::fixed << std::setprecision(2) << ns / 1e3 << " us";
+  else o << std::fixed << std::setprecision(0) << ns << " ns";
+  return o.str();
+}
+
+int import_csv(int argc, char** argv) {
+  const std::string cmd = "dataset import-csv";
+  Args a(cmd, "Convert one of the reference predictor's CSV files into a TORP dataset (JSON Lines).",
+         "Layouts: exp (input_shape_1..4, one-hot dtype and input buffer, kernel_duration) and\n"
+         "matmul_height_sharded (m_size, k_size, n_size, num_cores, duration). Rows keep the op's\n"
+         "arguments in tt-metal tensor JSON; the header records device, tt-metal commit, the CSV's\n"
+         "name and sha256 and what the CSV does not record. Nothing is written if any row is bad.");
+  a.option("layout", "L", "exp or matmul_height_sharded (default: detected from the CSV header)")
+      .option("device", "FILE", "device description, e.g. devices/wormhole_n300.json (required)")
+      .option("op", "OP", "op the CSV measures, e.g. ttnn.exp (required)")
+      .option("tt-metal-commit", "C", "tt-metal commit the data was measured at (default: unknown)")
+      .option("source", "TEXT", "where the CSV comes from, e.g. \"<repo> <commit> <path>\"")
+      .option("notes", "TEXT", "what else a reader must know (prepended to the importer's notes)")
+      .flag("force", "replace OUT if it exists")
+      .positional("CSV", "the reference CSV file")
+      .positional("OUT", "the dataset file to write (.jsonl)");
+  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
+  if (!require(a, cmd, {"device", "op"})) return kExitUsage;
+  const std::string csv = *a.pos("CSV"), out = *a.pos("OUT");
+  CsvLayout layout = a.has("layout") ? parse_csv_layout(a.get("layout")) : detect_csv_layout(csv);
+  json device = read_json(a.get("device"), "device description");
+  json prov = {{"op", a.get("op")}, {"tt_metal_commit", a.maybe("tt-metal-commit") ? json(a.get("tt-metal-commit")) : json()}};
+  if (a.has("source")) prov["source"] = a.get("source");
+  if (a.has("notes")) prov["notes"] = a.get("notes");
+  std::cerr << "torp dataset: reading " << csv << " (layout " << to_string(layout) << ")\n";
+  Dataset d = import_reference_csv(csv, layout, device, prov);
+  AggregationReport rep;
+  aggregate(d, kDefaultRejectFactor, &rep);
+  save_dataset(d, out, a.flag_set("force"));
+  std::cerr << "torp dataset: wrote " << out << ": " << d.rows.size() << " rows, "
+            << rep.configurations + rep.dropped_configurations << " configurations (" << rep.rejected_rows
+            << " repeats would be rejected at factor " << kDefaultRejectFactor << "), sha256 " << sha256_file(out)
+            << "\n";
+  return kExitOk;
+}
+
+int import_sweep_cmd(int argc, char** argv) {
+  const std::string cmd = "dataset import-sweep";
+  Args a(cmd, "Import tt-metal sweep output (vectors_export + results_export JSON) into a TORP dataset.",
+         "Results are joined to vectors by (suite, input_hash), never by position. Only PASS records\n"
+         "with DEVICE KERNEL DURATION [ns] > 0 are kept; every dropped record is counted by reason.\n"
+         "The op spec's \"sweep\" block maps sweep parameters to the op's arguments. Result files of\n"
+         "generations R0..R3 and vector files of eras A..C are accepted.");
+  a.option("op-spec", "FILE", "op spec with a \"sweep\" block, e.g. ops/exp.json (required)")
+      .option("device", "FILE", "device the sweep ran on, e.g. devices/wormhole_n300.json (required)")
+      .option("vectors", "FILE", "vectors_export JSON of the sweep module (required)")
+      .option("results", "FILE", "results_export JSON (at least one)", std::nullopt, true)
+      .option("tag", "T", "keep only vectors with this tag")
+      .option("suite", "S", "keep only this suite", std::nullopt, true)
+      .option("tt-metal-commit", "C", "tt-metal commit (default: the results' git_hash if they all agree)")
+      .option("source", "TEXT", "free text recorded as the header's source origin")
+      .flag("latest-only", "keep only the latest record of each vector instead of keeping runs as repeats")
+      .flag("force", "replace OUT if it exists")
+      .positional("OUT", "the dataset file to write (.jsonl)");
+  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
+  if (!require(a, cmd, {"op-spec", "device", "vectors", "results"})) return kExitUsage;
+  SweepOptions opt;
+  if (a.has("tag")) opt.tag = a.get("tag");
+  opt.suites = a.all("suite");
+  opt.latest_only = a.flag_set("latest-only");
+  if (a.has("tt-metal-commit")) opt.tt_metal_commit = a.get("tt-metal-commit");
+  if (a.has("source")) opt.source = a.get("source");
+  std::vector<std::filesystem::path> results;
+  for (const auto& r : a.all("results")) results.emplace_back(r);
+  SweepImportReport rep;
+  Dataset d = import_sweep(a.get("vectors"), results, read_json(a.get("op-spec"), "op spec"),
+                           read_json(a.get("device"), "device description"), opt, &rep);
+  std::cerr << "torp dataset: " << rep.vectors << " vectors, " << rep.records << " result records in "
+            << results.size() << " file(s); " << rep.imported << " imported, " << rep.dropped_total() << " dropped\n";
+  for (std::size_t i = 0; i < kSweepDropReasons; ++i) {
+    if (rep.dropped[i] == 0) continue;
+    std::cerr << "  " << std::left << std::setw(20) << to_string(static_cast<SweepDrop>(i)) << std::right
+              << std::setw(7) << rep.dropped[i] << "  e.g. " << rep.example[i] << "\n";
+    if (static_cast<SweepDrop>(i) == SweepDrop::not_pass)
+      for (const auto& [status, n] : rep.not_pass_by_status)
+        std::cerr << "    " << std::left << std::setw(30) << status << std::right << std::setw(7) << n << "\n";
+  }
+  if (rep.git_hashes.size() > 1 && !opt.tt_metal_commit)
+    std::cerr << "torp dataset: warning: records come from " << rep.git_hashes.size()
+              << " tt-metal commits; tt_metal_commit left unknown (pass --tt-metal-commit)\n";
+  if (d.rows.empty()) {
+    error(cmd, "no usable result records; nothing written");
+    return kExitFailure;
+  }
+  save_dataset(d, a.pos("OUT").value(), a.flag_set("force"));
+  std::cerr << "torp dataset: wrote " << *a.pos("OUT") << " (" << d.rows.size() << " rows), sha256 "
+            << sha256_file(*a.pos("OUT")) << "\n";
+  return kExitOk;
+}
+
+int info(int argc, char** argv) {
+  const std::string cmd = "dataset info";
+  Args a(cmd, "Summarize a dataset: rows, configurations, repeats, rejected repeats, runtime range, sha256.");
+  std::ostringstream default_factor;
+  default_factor << kDefaultRejectFactor;
+  a.option("reject-factor", "F", "repeat rejection factor of the aggregation", default_factor.str())
+      .flag("json", "print one JSON object instead of text")
+      .positional("FILE", "dataset file (.jsonl)");
+  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
+  auto factor = parse_number(a.get("reject-factor"));
+  if (!factor) {
+    error(cmd, "--reject-factor needs a number, got '" + a.get("reject-factor") + "'");
+    return kExitUsage;
+  }
+  const std::string file = *a.pos("FILE");
+  Dataset d = load_dataset(file);
+  AggregationReport rep;
+  std::vector<Configuration> configs = aggregate(d, *factor, &rep);
+  std::map<std::string, std::size_t> per_config;
+  for (const Measurement& m : d.rows) ++per_config[configuration_key(m.args)];
+  std::map<std::size_t, std::size_t> repeats;  // repeats -> configurations
+  for (const auto& [k, n] : per_config) ++repeats[n];
+  double lo = 0, hi = 0;
+  if (!d.rows.empty()) {
+    auto [mn, mx] = std::minmax_element(d.rows.begin(), d.rows.end(),
+                                        [](const Measurement& x, const Measurement& y) { return x.runtime_ns < y.runtime_ns; });
+    lo = mn->runtime_ns;
+    hi = mx->runtime_ns;
+  }
+  const std::string sha = sha256_file(file);
+  json rj = json::object();
+  for (const auto& [n, c] : repeats) rj[std::to_string(n)] = c;
+  if (a.flag_set("json")) {
+    std::cout << json{{"file", file},
+                      {"sha256", sha},
+                      {"op", d.op},
+                      {"device", d.header.value("device", json())},
+                      {"tt_metal_commit", d.header.value("tt_metal_commit", json())},
+                      {"rows", d.rows.size()},
+                      {"configurations", per_config.size()},
+                      {"repeats", rj},
+                      {"reject_factor", *factor},
+                      {"rejected_rows", rep.rejected_rows},
+                      {"configurations_with_rejections", rep.configurations_with_rejections},
+                      {"dropped_configurations", rep.dropped_configurations},
+                      {"runtime_ns", {{"min", lo}, {"max", hi}}}}
+                     .dump()
+              << "\n";
+    return kExitOk;
+  }
+  auto field = [&](const char* key) {
+    auto it = d.header.find(key);
+    return it == d.header.end() || it->is_null() ? std::string("-") : it->is_string() ? it->get<std::string>() : it->dump();
+  };
+  std::string rep_text;
+  for (const auto& [n, c] : repeats) rep_text += (rep_text.empty() ? "" : ", ") + std::to_string(c) + " x " + std::to_string(n);
+  auto line = [](const char* k) -> std::ostream& { return std::cout << std::left << std::setw(17) << k; };
+  line("file") << file << "\n";
+  line("sha256") << sha << "\n";
+  line("op") << d.op << "\n";
+  line("device") << field("device") << "\n";
+  line("tt-metal commit") << field("tt_metal_commit") << "\n";
+  line("rows") << d.rows.size() << "\n";
+  line("configurations") << per_config.size() << "\n";
+  line("repeats") << rep_text << " (configurations x repeats)\n";
+  line("rejected") << rep.rejected_rows << " rows in " << rep.configurations_with_rejections + rep.dropped_configurations
+                   << " configurations at factor " << *factor << "; " << rep.dropped_configurations
+                   << " configurations without consensus dropped\n";
+  line("runtime") << fmt_ns(lo) << " .. " << fmt_ns(hi) << "\n";
+  return kExitOk;
+}
+
+int sample(int argc, char** argv) {
+  const std::string cmd = "dataset sample";
+  Args a(cmd, "Write a deterministic slice of a dataset: every N-th configuration with all its repeats.",
+         "Configurations are taken in canonical key order (as aggregate() sorts them); the ones whose\n"
+         "index i satisfies i % N == offset are kept, with every row in file order. The header is\n"
+         "copied and records the sample in \"sample\".");
+  a.option("every", "N", "keep every N-th configuration (required)")
+      .option("offset", "K", "index of the first kept configuration", "0")
+      .flag("force", "replace OUT if it exists")
+      .positional("IN", "dataset file (.jsonl)")
+      .positional("OUT", "the slice to write (.jsonl)");
+  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
+  if (!require(a, cmd, {"every"})) return kExitUsage;
+  auto every = parse_number(a.get("every"));
+  auto offset = parse_number(a.get("offset"));
+  if (!every || *every < 1 || *every != static_cast<std::size_t>(*every) || !offset || *offset < 0 ||
+      *offset >= *every || *offset != static_cast<std::size_t>(*offset)) {
+    error(cmd, "--every needs an integer N >= 1 and --offset an integer in [0, N)");
+    return kExitUsage;
+  }
+  const auto n = static_cast<std::size_t>(*every), k = static_cast<std::size_t>(*offset);
+  const std::string in = *a.pos("IN"), out = *a.pos("OUT");
+  Dataset d = load_dataset(in);
+  std::map<std::string, std::size_t> index;
+  for (const Measurement& m : d.rows) index.emplace(configuration_key(m.args), 0);
+  std::size_t i = 0;
+  for (auto& [key, idx] : index) idx = i++;
+  Dataset s;
+  s.op = d.op;
+  s.header = d.header;
+  s.header["sample"] = {{"of", std::filesystem::path(in).filename().string()}, {"sha256", sha256_file(in)},
+                        {"every", n}, {"offset", k}};
+  for (const Measurement& m : d.rows)
+    if (index[configuration_key(m.args)] % n == k) s.rows.push_back(m);
+  save_dataset(s, out, a.flag_set("force"));
+  std::cerr << "torp dataset: wrote " << out << ": " << s.rows.size() << " rows of " << (index.size() + n - 1 - k) / n
+            << " configurations (of " << index.size() << ")\n";
+  return kExitOk;
+}
+
+void usage(std::ostream& o) {
+  o << "usage: torp dataset <subcommand> [options]\n\n"
+       "Build and inspect per-op measurement datasets (JSON Lines: a header line, then\n"
+       "{\"args\": {...}, \"runtime_ns\": N} per measurement).\n\nsubcommands:\n"
+       "  import-csv      convert a reference predictor CSV (exp, matmul_height_sharded)\n"
+       "  import-sweep    import tt-metal sweep vectors + results JSON, joined by input_hash\n"
+       "  info            rows, configurations, repeats, rejected repeats, runtime range, sha256\n"
+       "  sample          deterministic slice: every N-th configuration with all its repeats\n"
+       "\nRun 'torp dataset <subcommand> --help' for its options.\n";
+}
+
+}  // namespace
+
+int cmd_dataset(int argc, char** argv) {
+  if (argc < 1) {
+    usage(std::cerr);
+    return kExitUsage;
+  }
+  const std::string sub = argv[0];
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    usage(std::cout);
+    return kExitOk;
+  }
+  if (sub == "import-csv") return import_csv(argc - 1, argv + 1);
+  if (sub == "import-sweep") return import_sweep_cmd(argc - 1, argv + 1);
+  if (sub == "info") return info(argc - 1, argv + 1);
+  if (sub == "sample") return sample(argc - 1, argv + 1);
+  error("dataset", "unknown subcommand '" + sub + "'");
+  usage(std::cerr);
+  return kExitUsage;
+}
+
 }  // namespace torp::cli

@@ -1,1 +1,669 @@
 // SPDX-License-Identifier: Apache-2.0
+// Dataset files (JSON Lines): load/validate, atomic save, SHA-256, repeat aggregation and the
+// conversion of the reference predictor's CSV files.
+#include "torp/dataset.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "torp/encoder.hpp"
+
+namespace torp {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// ---- SHA-256 (FIPS 180-4) --------------------------------------------------------------------
+
+class Sha256 {
+ public:
+  void update(const unsigned char* p, std::size_t n) {
+    total_ += n;
+    while (n > 0) {
+      std::size_t take = std::min(n, buf_.size() - used_);
+      std::copy(p, p + take, buf_.begin() + static_cast<std::ptrdiff_t>(used_));
+      used_ += take;
+      p += take;
+      n -= take;
+      if (used_ == buf_.size()) {
+        block(buf_.data());
+        used_ = 0;
+      }
+    }
+  }
+  std::string hex() {
+    std::uint64_t bits = total_ * 8;
+    const unsigned char pad = 0x80, zero = 0;
+    update(&pad, 1);
+    while (used_ != 56) update(&zero, 1);
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
+    update(len, 8);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (std::uint32_t v : h_)
+      for (int s = 28; s >= 0; s -= 4) out += digits[(v >> s) & 0xf];
+    return out;
+  }
+
+ private:
+  static std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+  void block(const unsigned char* p) {
+    static constexpr std::uint32_t k[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+    std::uint32_t w[64];
+    for (int i = 0; i < 16; ++i)
+      w[i] = (std::uint32_t{p[4 * i]} << 24) | (std::uint32_t{p[4 * i + 1]} << 16) |
+             (std::uint32_t{p[4 * i + 2]} << 8) | std::uint32_t{p[4 * i + 3]};
+    for (int i = 16; i < 64; ++i) {
+      std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
+    for (int i = 0; i < 64; ++i) {
+      std::uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
+      std::uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+    h_[0] += a;
+    h_[1] += b;
+    h_[2] += c;
+    h_[3] += d;
+    h_[4] += e;
+    h_[5] += f;
+    h_[6] += g;
+    h_[7] += h;
+  }
+
+  std::array<std::uint32_t, 8> h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  std::array<unsigned char, 64> buf_{};
+  std::size_t used_ = 0;
+  std::uint64_t total_ = 0;
+};
+
+// ---- files -----------------------------------------------------------------------------------
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw TorpError(ErrorCode::io, "cannot read " + file.string());
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) throw TorpError(ErrorCode::io, "error reading " + file.string());
+  return s.str();
+}
+
+/// Write `bytes` to `file` through a temporary file in the same directory. Without `overwrite`
+/// the final step is a hard link, which fails atomically if the file appeared meanwhile.
+void write_atomic(const fs::path& file, const std::string& bytes, bool overwrite) {
+  if (!overwrite && fs::exists(file))
+    throw TorpError(ErrorCode::io, file.string() + " already exists (pass --force / overwrite to replace it)");
+  std::error_code ec;
+  if (file.has_parent_path()) fs::create_directories(file.parent_path(), ec);
+  static std::atomic<unsigned> counter{0};
+  fs::path tmp = file;
+  tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  try {
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      if (!out) throw TorpError(ErrorCode::io, "cannot write " + tmp.string());
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      out.close();
+      if (!out) throw TorpError(ErrorCode::io, "error writing " + tmp.string());
+    }
+    if (overwrite) {
+      fs::rename(tmp, file, ec);
+      if (ec) throw TorpError(ErrorCode::io, "cannot rename " + tmp.string() + " to " + file.string() + ": " + ec.message());
+      return;
+    }
+    fs::create_hard_link(tmp, file, ec);
+    if (ec == std::errc::file_exists)
+      throw TorpError(ErrorCode::io, file.string() + " already exists (pass --force / overwrite to replace it)");
+    if (ec) {  // filesystem without hard links: check, then rename
+      if (fs::exists(file))
+        throw TorpError(ErrorCode::io, file.string() + " already exists (pass --force / overwrite to replace it)");
+      fs::rename(tmp, file, ec);
+      if (ec) throw TorpError(ErrorCode::io, "cannot rename " + tmp.string() + " to " + file.string() + ": " + ec.message());
+      return;
+    }
+    fs::remove(tmp, ec);
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+}
+
+// ---- dataset lines ---------------------------------------------------------------------------
+
+[[noreturn]] void fail_at(const std::string& file, std::size_t line, std::size_t col, const std::string& msg,
+                          std::string path = {}) {
+  throw TorpError(ErrorCode::dataset,
+                  file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + msg, std::move(path));
+}
+
+/// 1-based column of "key" in a raw JSON line (1 if absent), to point errors at the field.
+std::size_t column_of(std::string_view line, std::string_view key) {
+  std::string quoted(1, '"');
+  quoted += key;
+  quoted += '"';
+  std::size_t p = line.find(quoted);
+  return p == std::string_view::npos ? 1 : p + 1;
+}
+
+bool blank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+}
+
+json parse_line(const std::string& file, std::size_t line_no, std::string_view line) {
+  try {
+    return json::parse(line);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // nlohmann: "[json.exception.parse_error.101] parse error at line 1, column 5: <detail>"
+    std::size_t p = what.find(": ", what.find("column"));
+    std::string detail = p == std::string::npos ? what : what.substr(p + 2);
+    fail_at(file, line_no, std::max<std::size_t>(e.byte, 1), "invalid JSON: " + detail);
+  }
+}
+
+void check_header(const json& h, const std::string& file, std::size_t line_no, std::string_view line) {
+  if (!h.is_object()) fail_at(file, line_no, 1, "the first line must be the dataset header object");
+  auto f = h.find("format");
+  if (f == h.end() || !f->is_string() || f->get<std::string>() != kDatasetFormat)
+    fail_at(file, line_no, column_of(line, "format"),
+            std::string("not a torp dataset: header \"format\" must be \"") + kDatasetFormat + "\"", "/format");
+  auto v = h.find("format_version");
+  if (v == h.end() || !v->is_number_integer())
+    fail_at(file, line_no, column_of(line, "format_version"), "header needs an integer \"format_version\"",
+            "/format_version");
+  if (v->get<std::int64_t>() != kDatasetFormatVersion)
+    fail_at(file, line_no, column_of(line, "format_version"),
+            "unsupported format_version " + v->dump() + " (this build reads " + std::to_string(kDatasetFormatVersion) +
+                ")",
+            "/format_version");
+  auto op = h.find("op");
+  if (op == h.end() || !op->is_string() || op->get<std::string>().empty())
+    fail_at(file, line_no, column_of(line, "op"), "header needs a non-empty string \"op\" (e.g. \"ttnn.exp\")", "/op");
+  if (auto d = h.find("device"); d != h.end() && !d->is_string() && !d->is_null())
+    fail_at(file, line_no, column_of(line, "device"), "header \"device\" must be a device name (string) or null",
+            "/device");
+}
+
+Measurement parse_row(json&& j, const std::string& file, std::size_t line_no, std::string_view line) {
+  if (!j.is_object()) fail_at(file, line_no, 1, "a row must be a JSON object {\"args\": {...}, \"runtime_ns\": N}");
+  Measurement m;
+  m.line = line_no;
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.key() != "args" && it.key() != "runtime_ns" && it.key() != "source")
+      fail_at(file, line_no, column_of(line, it.key()), "unknown key \"" + it.key() + "\" in a row", "/" + it.key());
+  auto a = j.find("args");
+  if (a == j.end() || !a->is_object())
+    fail_at(file, line_no, column_of(line, "args"), "a row needs an \"args\" object", "/args");
+  auto r = j.find("runtime_ns");
+  if (r == j.end() || !r->is_number())
+    fail_at(file, line_no, column_of(line, "runtime_ns"), "a row needs a numeric \"runtime_ns\"", "/runtime_ns");
+  m.runtime_ns = r->get<double>();
+  if (!std::isfinite(m.runtime_ns) || m.runtime_ns <= 0)
+    fail_at(file, line_no, column_of(line, "runtime_ns"), "runtime_ns must be positive and finite, got " + r->dump(),
+            "/runtime_ns");
+  if (auto s = j.find("source"); s != j.end()) {
+    if (!s->is_object()) fail_at(file, line_no, column_of(line, "source"), "row \"source\" must be an object", "/source");
+    m.source = std::move(*s);
+  }
+  m.args = std::move(*a);
+  return m;
+}
+
+std::string header_line(const Dataset& d) {
+  nlohmann::ordered_json h;
+  h["format"] = kDatasetFormat;
+  h["format_version"] = kDatasetFormatVersion;
+  h["op"] = d.op;
+  const char* known[] = {"device", "tt_metal_commit", "source", "notes"};
+  for (const char* k : known)
+    if (d.header.contains(k)) h[k] = d.header[k];
+  for (auto it = d.header.begin(); it != d.header.end(); ++it)
+    if (!h.contains(it.key())) h[it.key()] = it.value();
+  return h.dump();
+}
+
+json runtime_json(double ns) {
+  if (ns == std::floor(ns) && ns < 9e15) return static_cast<std::int64_t>(ns);
+  return ns;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// ---- reference CSV ---------------------------------------------------------------------------
+
+struct CsvField {
+  std::string text;
+  std::size_t col = 1;  // 1-based character offset of the field
+};
+struct CsvRow {
+  std::size_t line = 0;
+  std::size_t end_col = 1;
+  std::vector<CsvField> fields;
+};
+struct Csv {
+  std::string file;
+  CsvRow header;
+  std::vector<CsvRow> rows;
+};
+
+CsvRow split_csv_line(std::string_view line, std::size_t line_no) {
+  CsvRow r;
+  r.line = line_no;
+  r.end_col = line.size() + 1;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t comma = line.find(',', start);
+    std::size_t end = comma == std::string_view::npos ? line.size() : comma;
+    std::size_t b = start, e = end;
+    while (b < e && (line[b] == ' ' || line[b] == '\t')) ++b;
+    while (e > b && (line[e - 1] == ' ' || line[e - 1] == '\t')) --e;
+    r.fields.push_back({std::string(line.substr(b, e - b)), b + 1});
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return r;
+}
+
+Csv read_csv(const fs::path& path, bool header_only) {
+  Csv c;
+  c.file = path.string();
+  std::string text = read_file(path);
+  std::size_t pos = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0, line_no = 0;  // skip a UTF-8 BOM
+  bool have_header = false;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (blank(line)) continue;
+    if (!have_header) {
+      c.header = split_csv_line(line, line_no);
+      have_header = true;
+      if (header_only) return c;
+      continue;
+    }
+    c.rows.push_back(split_csv_line(line, line_no));
+  }
+  if (!have_header) fail_at(c.file, 1, 1, "empty file (expected a CSV header line)");
+  if (c.rows.empty()) fail_at(c.file, line_no + 1, 1, "no data rows after the header");
+  for (const CsvRow& r : c.rows)
+    if (r.fields.size() != c.header.fields.size())
+      fail_at(c.file, r.line, r.fields.size() < c.header.fields.size() ? r.end_col : r.fields[c.header.fields.size()].col,
+              "expected " + std::to_string(c.header.fields.size()) + " fields as in the header, found " +
+                  std::to_string(r.fields.size()));
+  return c;
+}
+
+bool has_column(const CsvRow& header, std::string_view name) {
+  return std::any_of(header.fields.begin(), header.fields.end(), [&](const CsvField& f) { return f.text == name; });
+}
+
+/// Column index by name; "missing column" error naming the file and header line otherwise.
+std::size_t column(const Csv& c, std::string_view name) {
+  std::size_t found = c.header.fields.size();
+  for (std::size_t i = 0; i < c.header.fields.size(); ++i) {
+    if (c.header.fields[i].text != name) continue;
+    if (found != c.header.fields.size())
+      fail_at(c.file, c.header.line, c.header.fields[i].col, "column '" + std::string(name) + "' appears twice");
+    found = i;
+  }
+  if (found == c.header.fields.size()) {
+    std::string cols;
+    for (const auto& f : c.header.fields) cols += (cols.empty() ? "" : ", ") + f.text;
+    fail_at(c.file, c.header.line, 1, "missing column '" + std::string(name) + "' (header has: " + cols + ")");
+  }
+  return found;
+}
+
+class CsvReader {
+ public:
+  explicit CsvReader(const Csv& c) : c_(c) {}
+
+  [[noreturn]] void fail(const CsvRow& r, std::size_t idx, const std::string& msg) const {
+    fail_at(c_.file, r.line, r.fields[idx].col, "column '" + c_.header.fields[idx].text + "': " + msg);
+  }
+  double number(const CsvRow& r, std::size_t idx) const {
+    const std::string& s = r.fields[idx].text;
+    double v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v))
+      fail(r, idx, "expected a number, got '" + s + "'");
+    return v;
+  }
+  std::int64_t integer(const CsvRow& r, std::size_t idx, std::int64_t min) const {
+    double v = number(r, idx);
+    if (v != std::floor(v) || std::fabs(v) > 9e15) fail(r, idx, "expected an integer, got '" + r.fields[idx].text + "'");
+    if (v < static_cast<double>(min))
+      fail(r, idx, "expected an integer >= " + std::to_string(min) + ", got '" + r.fields[idx].text + "'");
+    return static_cast<std::int64_t>(v);
+  }
+  double runtime(const CsvRow& r, std::size_t idx) const {
+    double v = number(r, idx);
+    if (v <= 0) fail(r, idx, "a runtime must be a positive number of ns, got '" + r.fields[idx].text + "'");
+    return v;
+  }
+  /// Index of the single set one-hot column among `cols` (named `what` in errors).
+  std::size_t one_hot(const CsvRow& r, const std::vector<std::size_t>& cols, const std::string& what) const {
+    std::vector<std::size_t> set;
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+      std::int64_t v = integer(r, cols[i], 0);
+      if (v > 1) fail(r, cols[i], "a one-hot value must be 0 or 1, got '" + r.fields[cols[i]].text + "'");
+      if (v == 1) set.push_back(i);
+    }
+    if (set.size() == 1) return set[0];
+    std::string names;
+    for (std::size_t i = 0; i < cols.size(); ++i)
+      if (set.empty() || std::find(set.begin(), set.end(), i) != set.end())
+        names += (names.empty() ? "" : ", ") + c_.header.fields[cols[i]].text;
+    fail_at(c_.file, r.line, r.fields[cols[set.empty() ? 0 : set[1]]].col,
+            "columns " + names + ": unknown " + what + ": " +
+                (set.empty() ? "none of the one-hot columns is 1" : "several one-hot columns are 1"));
+  }
+
+ private:
+  const Csv& c_;
+};
+
+std::string device_name(const json& device) {
+  auto n = device.find("name");
+  if (!device.is_object() || n == device.end() || !n->is_string() || n->get<std::string>().empty())
+    throw TorpError(ErrorCode::dataset, "the device description has no \"name\"", "/name");
+  return n->get<std::string>();
+}
+
+int device_int(const json& device, const char* key) {
+  auto it = device.find(key);
+  if (it == device.end() || !it->is_number_integer() || it->get<int>() <= 0)
+    throw TorpError(ErrorCode::dataset, std::string("the device description needs a positive integer \"") + key + "\"",
+                    std::string("/") + key);
+  return it->get<int>();
+}
+
+std::vector<json> import_exp(const Csv& c, std::vector<double>& runtimes) {
+  static const std::pair<const char*, const char*> kDtypes[] = {
+      {"bfloat8", "BFLOAT8_B"}, {"bfloat16", "BFLOAT16"}, {"float32", "FLOAT32"}, {"uint16", "UINT16"}, {"uint32", "UINT32"}};
+  static const std::pair<const char*, const char*> kBuffers[] = {{"input_DRAM", "DRAM"}, {"input_L1", "L1"}};
+  std::vector<std::size_t> shape_cols, dtype_cols, buffer_cols;
+  for (int i = 1; i <= 4; ++i) shape_cols.push_back(column(c, "input_shape_" + std::to_string(i)));
+  for (const auto& d : kDtypes) dtype_cols.push_back(column(c, d.first));
+  for (const auto& b : kBuffers) buffer_cols.push_back(column(c, b.first));
+  std::size_t runtime_col = column(c, "kernel_duration");
+  CsvReader rd(c);
+  std::vector<json> out;
+  for (const CsvRow& r : c.rows) {
+    std::vector<std::int64_t> shape;
+    for (std::size_t col : shape_cols) shape.push_back(rd.integer(r, col, 0));
+    while (!shape.empty() && shape.back() == 0) shape.pop_back();  // the reference pads rank to 4 with zeros
+    if (shape.empty()) rd.fail(r, shape_cols[0], "the shape has no non-zero dimension");
+    for (std::size_t i = 0; i < shape.size(); ++i)
+      if (shape[i] == 0) rd.fail(r, shape_cols[i], "a zero dimension before a non-zero one (only trailing zeros pad the rank)");
+    const char* dtype = kDtypes[rd.one_hot(r, dtype_cols, "dtype")].second;
+    const char* buffer = kBuffers[rd.one_hot(r, buffer_cols, "input buffer")].second;
+    runtimes.push_back(rd.runtime(r, runtime_col));
+    out.push_back({{"input_tensor",
+                    {{"logical_shape", shape},
+                     {"dtype", dtype},
+                     {"layout", "TILE"},
+                     {"memory_config", {{"buffer_type", buffer}, {"memory_layout", "INTERLEAVED"}}}}}});
+  }
+  return out;
+}
+
+json core_grid(std::int64_t cores, std::int64_t grid_x) {
+  json ranges = json::array();
+  auto range = [](std::int64_t x0, std::int64_t y0, std::int64_t x1, std::int64_t y1) {
+    return json{{"start", {{"x", x0}, {"y", y0}}}, {"end", {{"x", x1}, {"y", y1}}}};
+  };
+  std::int64_t full = cores / grid_x, rest = cores % grid_x;
+  if (full > 0) ranges.push_back(range(0, 0, grid_x - 1, full - 1));
+  if (rest > 0) ranges.push_back(range(0, full, rest - 1, full));
+  return ranges;
+}
+
+std::vector<json> import_matmul_height_sharded(const Csv& c, const json& device, std::vector<double>& runtimes) {
+  const std::int64_t grid_x = device_int(device, "grid_x"), grid_y = device_int(device, "grid_y");
+  std::size_t m_col = column(c, "m_size"), k_col = column(c, "k_size"), n_col = column(c, "n_size"),
+              cores_col = column(c, "num_cores"), runtime_col = column(c, "duration");
+  CsvReader rd(c);
+  std::vector<json> out;
+  for (const CsvRow& r : c.rows) {
+    std::int64_t m = rd.integer(r, m_col, 1), k = rd.integer(r, k_col, 1), n = rd.integer(r, n_col, 1);
+    std::int64_t cores = rd.integer(r, cores_col, 1);
+    if (cores > grid_x * grid_y)
+      rd.fail(r, cores_col, std::to_string(cores) + " cores do not fit the device's " + std::to_string(grid_x) + " x " +
+                                std::to_string(grid_y) + " grid");
+    runtimes.push_back(rd.runtime(r, runtime_col));
+    std::int64_t shard_h = ((m + 31) / 32 + cores - 1) / cores * 32;
+    json shard = {{"grid", core_grid(cores, grid_x)}, {"shape", {shard_h, k}}, {"orientation", "ROW_MAJOR"}};
+    out.push_back({{"input_tensor_a",
+                    {{"logical_shape", {m, k}},
+                     {"layout", "TILE"},
+                     {"memory_config", {{"buffer_type", "L1"}, {"memory_layout", "HEIGHT_SHARDED"}, {"shard_spec", shard}}}}},
+                   {"input_tensor_b", {{"logical_shape", {k, n}}, {"layout", "TILE"}}}});
+  }
+  return out;
+}
+
+const char* layout_notes(CsvLayout layout) {
+  switch (layout) {
+    case CsvLayout::exp:
+      return "Converted from the reference predictor's CSV: logical_shape from input_shape_1..4 without the trailing "
+             "zero padding; dtype and input buffer from the one-hot columns; layout TILE and interleaved memory as in "
+             "the reference sweep. The sweep also varied the output memory config but did not record it, so rows "
+             "carry no memory_config argument.";
+    case CsvLayout::matmul_height_sharded:
+      return "Converted from the reference predictor's CSV, which records only m, k, n and num_cores: input_tensor_a "
+             "(m x k) is height-sharded in L1 over num_cores cores laid out row by row on the device grid, shard "
+             "height ceil(ceil(m/32)/num_cores) tiles; input_tensor_b is (k x n). Layout TILE. The dtypes, "
+             "input_tensor_b's memory config, the output memory config and the program config were not recorded, "
+             "so rows carry none of them.";
+  }
+  return "";
+}
+
+}  // namespace
+
+// ---- public API ------------------------------------------------------------------------------
+
+std::string sha256_hex(std::string_view bytes) {
+  Sha256 h;
+  h.update(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  return h.hex();
+}
+
+std::string sha256_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw TorpError(ErrorCode::io, "cannot read " + file.string());
+  Sha256 h;
+  std::array<char, 1 << 16> buf{};
+  while (in) {
+    in.read(buf.data(), buf.size());
+    h.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) throw TorpError(ErrorCode::io, "error reading " + file.string());
+  return h.hex();
+}
+
+std::string configuration_key(const json& args) { return args.dump(); }
+
+Dataset load_dataset(const fs::path& file) {
+  const std::string name = file.string();
+  const std::string text = read_file(file);
+  Dataset d;
+  bool have_header = false;
+  std::size_t pos = 0, line_no = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (blank(line)) continue;
+    json j = parse_line(name, line_no, line);
+    if (!have_header) {
+      check_header(j, name, line_no, line);
+      d.op = canonical_op_name(j["op"].get<std::string>());
+      d.header = std::move(j);
+      have_header = true;
+      continue;
+    }
+    d.rows.push_back(parse_row(std::move(j), name, line_no, line));
+  }
+  if (!have_header) fail_at(name, 1, 1, "empty file (expected the torp-dataset header line)");
+  return d;
+}
+
+void save_dataset(const Dataset& d, const fs::path& file, bool overwrite) {
+  if (d.op.empty()) throw TorpError(ErrorCode::dataset, "cannot save " + file.string() + ": the dataset has no op");
+  if (!d.header.is_object() && !d.header.is_null())
+    throw TorpError(ErrorCode::dataset, "cannot save " + file.string() + ": the header must be a JSON object");
+  std::string out = header_line(d);
+  out += '\n';
+  for (std::size_t i = 0; i < d.rows.size(); ++i) {
+    const Measurement& m = d.rows[i];
+    std::string where = "cannot save " + file.string() + ": row " + std::to_string(i + 1);
+    if (!m.args.is_object()) throw TorpError(ErrorCode::dataset, where + " has no args object");
+    if (!std::isfinite(m.runtime_ns) || m.runtime_ns <= 0)
+      throw TorpError(ErrorCode::dataset, where + " has a non-positive or non-finite runtime");
+    json r = {{"args", m.args}, {"runtime_ns", runtime_json(m.runtime_ns)}};
+    if (!m.source.is_null()) r["source"] = m.source;
+    out += r.dump();
+    out += '\n';
+  }
+  write_atomic(file, out, overwrite);
+}
+
+std::vector<Configuration> aggregate(const Dataset& d, double reject_factor, AggregationReport* report) {
+  if (!(reject_factor >= 1.0))
+    throw TorpError(ErrorCode::dataset, "the repeat rejection factor must be >= 1, got " + std::to_string(reject_factor));
+  std::map<std::string, Configuration> groups;
+  for (const Measurement& m : d.rows) {
+    std::string key = configuration_key(m.args);
+    auto [it, inserted] = groups.try_emplace(key);
+    if (inserted) {
+      it->second.key = std::move(key);
+      it->second.args = m.args;
+    }
+    it->second.runtimes.push_back(m.runtime_ns);
+  }
+  AggregationReport rep;
+  rep.rows = d.rows.size();
+  rep.reject_factor = reject_factor;
+  std::vector<Configuration> out;
+  out.reserve(groups.size());
+  for (auto& [key, c] : groups) {
+    const double med = median(c.runtimes);
+    std::vector<double> kept;
+    for (double r : c.runtimes)
+      if (r <= med * reject_factor && r * reject_factor >= med) kept.push_back(r);
+    std::size_t rejected = c.runtimes.size() - kept.size();
+    rep.rejected_rows += rejected;
+    if (kept.empty()) {
+      ++rep.dropped_configurations;
+      continue;
+    }
+    if (rejected > 0) ++rep.configurations_with_rejections;
+    c.rejected = rejected;
+    c.label_ns = median(kept);
+    c.runtimes = std::move(kept);
+    out.push_back(std::move(c));
+  }
+  rep.configurations = out.size();
+  if (report) *report = rep;
+  return out;
+}
+
+std::string_view to_string(CsvLayout layout) noexcept {
+  switch (layout) {
+    case CsvLayout::exp: return "exp";
+    case CsvLayout::matmul_height_sharded: return "matmul_height_sharded";
+  }
+  return "?";
+}
+
+CsvLayout parse_csv_layout(std::string_view name) {
+  if (name == "exp") return CsvLayout::exp;
+  if (name == "matmul_height_sharded") return CsvLayout::matmul_height_sharded;
+  throw TorpError(ErrorCode::dataset, "unknown CSV layout '" + std::string(name) + "' (expected exp or matmul_height_sharded)");
+}
+
+CsvLayout detect_csv_layout(const fs::path& csv) {
+  Csv c = read_csv(csv, true);
+  bool exp = has_column(c.header, "input_shape_1") && has_column(c.header, "kernel_duration");
+  bool mm = has_column(c.header, "m_size") && has_column(c.header, "num_cores");
+  if (exp != mm) return exp ? CsvLayout::exp : CsvLayout::matmul_height_sharded;
+  fail_at(c.file, c.header.line, 1,
+          "cannot tell the CSV layout from the header (exp has input_shape_1..4 and kernel_duration, "
+          "matmul_height_sharded has m_size, k_size, n_size, num_cores and duration)");
+}
+
+Dataset import_reference_csv(const fs::path& csv, CsvLayout layout, const json& device, const json& provenance) {
+  auto op = provenance.is_object() ? provenance.find("op") : provenance.end();
+  if (!provenance.is_object() || op == provenance.end() || !op->is_string() || op->get<std::string>().empty())
+    throw TorpError(ErrorCode::dataset, "CSV import needs the op name (provenance \"op\")", "/op");
+  const std::string dev = device_name(device);
+  Csv c = read_csv(csv, false);
+  std::vector<double> runtimes;
+  std::vector<json> args = layout == CsvLayout::exp ? import_exp(c, runtimes)
+                                                    : import_matmul_height_sharded(c, device, runtimes);
+  Dataset d;
+  d.op = canonical_op_name(op->get<std::string>());
+  json source = {{"importer", "torp dataset import-csv --layout " + std::string(to_string(layout))},
+                 {"file", csv.filename().string()},
+                 {"sha256", sha256_file(csv)}};
+  if (auto s = provenance.find("source"); s != provenance.end() && !s->is_null()) source["origin"] = *s;
+  std::string notes = layout_notes(layout);
+  if (auto n = provenance.find("notes"); n != provenance.end() && n->is_string()) notes = n->get<std::string>() + " " + notes;
+  d.header = {{"format", kDatasetFormat},
+              {"format_version", kDatasetFormatVersion},
+              {"op", d.op},
+              {"device", dev},
+              {"tt_metal_commit", provenance.value("tt_metal_commit", json())},
+              {"source", source},
+              {"notes", notes}};
+  d.rows.reserve(args.size());
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    Measurement m;
+    m.args = std::move(args[i]);
+    m.runtime_ns = runtimes[i];
+    d.rows.push_back(std::move(m));
+  }
+  return d;
+}
+
+}  // namespace torp
