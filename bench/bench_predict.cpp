@@ -31,7 +31,7 @@ json tensor(const std::vector<int>& shape, int dtype, int buffer) {
 }
 
 json exp_args(int i) {
-  return {{"input_tensor", tensor({1 + i % 4, 1 + i % 13, 32 * (1 + i % 9), 32 * (1 + i % 7)}, i % 2, (i / 2) % 2)}};
+  return {{"input_tensor", tensor({1 + i % 4, 8 + i % 13, 32 * (4 + i % 9), 32 * (4 + i % 7)}, i % 2, (i / 2) % 2)}};
 }
 
 void check(const torp::PredictResult& r, benchmark::State& state) {

@@ -6,20 +6,39 @@
 namespace torp::detail {
 namespace {
 
-// y[0..out) = bias + sum_i x[i] * wt[i*out .. i*out+out); ReLU if relu.
-__attribute__((target_clones("arch=haswell", "default")))
-void dense(const double* __restrict x, int in, const double* __restrict wt, const double* __restrict bias, int out,
-           double* __restrict y, bool relu) {
-  for (int o = 0; o < out; ++o) y[o] = bias[o];
-  for (int i = 0; i < in; ++i) {
-    const double xi = x[i];
-    if (xi == 0.0) continue;  // ReLU outputs are often exactly zero
-    const double* w = wt + static_cast<long>(i) * out;
-    for (int o = 0; o < out; ++o) y[o] += xi * w[o];
-  }
-  if (relu)
+// y[0..out) = bias + sum_i x[i] * wt[i*out .. i*out+out); ReLU if relu. The body is compiled
+// twice: for AVX2+FMA and for the baseline ISA; the CPU picks at load time (no -march needed).
+#define TORP_DENSE_BODY                                                   \
+  for (int o = 0; o < out; ++o) y[o] = bias[o];                           \
+  for (int i = 0; i < in; ++i) {                                          \
+    const double xi = x[i];                                               \
+    if (xi == 0.0) continue; /* ReLU outputs are often exactly zero */    \
+    const double* w = wt + static_cast<long>(i) * out;                    \
+    for (int o = 0; o < out; ++o) y[o] += xi * w[o];                      \
+  }                                                                       \
+  if (relu)                                                               \
     for (int o = 0; o < out; ++o) y[o] = y[o] > 0.0 ? y[o] : 0.0;
+
+__attribute__((target("avx2,fma"))) void dense_avx2(const double* __restrict x, int in, const double* __restrict wt,
+                                                    const double* __restrict bias, int out, double* __restrict y,
+                                                    bool relu) {
+  TORP_DENSE_BODY
 }
+
+void dense_generic(const double* __restrict x, int in, const double* __restrict wt, const double* __restrict bias,
+                   int out, double* __restrict y, bool relu) {
+  TORP_DENSE_BODY
+}
+#undef TORP_DENSE_BODY
+
+using DenseFn = void (*)(const double*, int, const double*, const double*, int, double*, bool);
+
+DenseFn pick_dense() {
+  __builtin_cpu_init();
+  return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? dense_avx2 : dense_generic;
+}
+
+const DenseFn dense = pick_dense();
 
 }  // namespace
 
