@@ -2,9 +2,7 @@
 // torp predict: JSON Lines queries in, one JSON line per query out, in order.
 #include <charconv>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,17 +88,17 @@ int cmd_predict(int argc, char** argv) {
   Predictor predictor(resolve_models_dir(dir));
 
   std::string input;
+  std::FILE* in = stdin;
   if (auto f = a.pos("FILE")) {
-    std::ifstream in(*f, std::ios::binary);
-    if (!in) {
+    in = std::fopen(f->c_str(), "rb");
+    if (in == nullptr) {
       error("predict", "cannot open " + *f);
       return kExitFailure;
     }
-    input.assign(std::istreambuf_iterator<char>(in), {});
-  } else {
-    std::ios::sync_with_stdio(false);
-    input.assign(std::istreambuf_iterator<char>(std::cin), {});
   }
+  char buf[1 << 16];
+  for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, in)) > 0;) input.append(buf, got);
+  if (in != stdin) std::fclose(in);
 
   struct Line {
     std::string_view text;
