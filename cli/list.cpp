@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // torp list: the loaded models with op, device, tt-metal commit and test metrics.
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 #include <iostream>
@@ -50,13 +51,19 @@ int cmd_list(int argc, char** argv) {
                 << "\n";
     return kExitOk;
   }
-  std::cout << std::left << std::setw(58) << "MODEL" << std::setw(58) << "OP" << std::setw(18) << "DEVICE"
-            << std::setw(12) << "TT-METAL" << std::setw(9) << "±10%" << "MEDIAN APE\n";
+  std::size_t id_w = 6, op_w = 3;
+  for (const auto& m : p.models()) {
+    id_w = std::max(id_w, m.id.size() + 2);
+    op_w = std::max(op_w, m.op.size() + 2);
+  }
+  const int iw = static_cast<int>(id_w), ow = static_cast<int>(op_w);
+  std::cout << std::left << std::setw(iw) << "MODEL" << std::setw(ow) << "OP" << std::setw(16) << "DEVICE"
+            << std::setw(12) << "TT-METAL" << std::setw(11) << "WITHIN10%" << "MEDIAN_APE\n";
   for (const auto& m : p.models()) {
     std::string commit = field(m.provenance, "tt_metal_commit");
     if (commit.size() > 10) commit = commit.substr(0, 10);
-    std::cout << std::left << std::setw(58) << m.id << std::setw(58) << m.op << std::setw(18)
-              << field(m.provenance, "device") << std::setw(12) << commit << std::setw(8)
+    std::cout << std::left << std::setw(iw) << m.id << std::setw(ow) << m.op << std::setw(16)
+              << field(m.provenance, "device") << std::setw(12) << commit << std::setw(10)
               << metric(m.provenance, "within_10", 100, "%") << " " << metric(m.provenance, "median_ape", 1, "%")
               << "\n";
   }
