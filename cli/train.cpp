@@ -1,10 +1,114 @@
 // SPDX-License-Identifier: Apache-2.0
+// torp train: train one op's model from a dataset (split, plausibility, search, provenance).
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+
 #include "args.hpp"
 #include "commands.hpp"
+#include "torp/evaluate.hpp"
+#include "torp/train.hpp"
 
 namespace torp::cli {
-int cmd_train(int, char**) {
-  error("train", "not implemented yet");
-  return kExitFailure;
+namespace {
+
+using json = nlohmann::json;
+
+json read_json(const std::string& file, const char* what) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw TorpError(ErrorCode::io, std::string("cannot read ") + what + " " + file);
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw TorpError(ErrorCode::io, std::string(what) + " " + file + " is not valid JSON");
+  return j;
 }
+
+template <class T>
+bool parse_value(const std::string& s, T& out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+}
+
+const char* const kTrainDescription =
+    "Pipeline (deterministic: the same seed and inputs give a byte-identical model file):\n"
+    "  1. Aggregate: rows with the same arguments are one configuration; its label is the median\n"
+    "     of its repeats after rejecting repeats more than --reject-factor x from their median.\n"
+    "  2. Split by configuration (never by row): a seeded permutation of the configurations,\n"
+    "     sorted by key, gives --test-fraction test, --validation-fraction validation, rest train.\n"
+    "  3. Plausibility rule (op spec \"plausibility\": {\"group\", \"x\", \"factor\"}): within each\n"
+    "     group, runtime = a + sum b_j * x_j (a, b_j >= 0) is fitted by least absolute log\n"
+    "     deviations on the training configurations; a label more than factor x above or below its\n"
+    "     group's fit is implausible (a duration shifted from another configuration). Implausible\n"
+    "     labels are kept out of training and validation; test metrics are reported for all test\n"
+    "     configurations and for the plausible ones.\n"
+    "  4. Recipe (op spec \"recipes\".<--recipe>): network input features, optional baseline\n"
+    "     {\"group\", \"terms\"} (per group intercept + sum coef * term, coef >= 0, fitted robustly on\n"
+    "     training labels; the network learns log(runtime / baseline)), applies_when, requires and\n"
+    "     \"search\" {hidden, learning_rate, batch_size, max_epochs, patience, weight_decay, huber,\n"
+    "     ensemble}. Configurations outside applies_when/requires are not used.\n"
+    "  5. Search: every candidate (hidden x learning_rate x batch_size) trains a dense ReLU MLP\n"
+    "     (Adam, mini-batches, inputs standardized on training configurations, early stopping on\n"
+    "     validation) in parallel on --threads cores; the winner has the most validation\n"
+    "     configurations within ±10%, then the lowest median APE. Test data never influences a\n"
+    "     choice. With \"ensemble\": N > 1, N-1 more networks of the winner's shape are trained and\n"
+    "     kept only if the averaged ensemble is better on validation.\n"
+    "  6. Metrics of the chosen model on validation and test configurations go into the model's\n"
+    "     provenance, with the dataset's sha256, seed, split, recipe, search and outlier counts.\n"
+    "Progress goes to stderr, the final metrics table to stdout.";
+
+}  // namespace
+
+int cmd_train(int argc, char** argv) {
+  Args a("train", "Train a runtime model for one op from a dataset and write a model file.", kTrainDescription);
+  a.option("dataset", "FILE", "dataset (.jsonl) of the op, e.g. data/exp/exp_wormhole.jsonl (required)")
+      .option("op-spec", "FILE", "op spec with the recipe, e.g. ops/exp.json (required)")
+      .option("device", "FILE", "device description, e.g. devices/wormhole_n300.json (required)")
+      .option("out", "FILE", "model file to write, e.g. models/wormhole/exp.json (required)")
+      .option("seed", "N", "seed of the split, initialization and shuffling", "1")
+      .option("recipe", "NAME", "recipe in the op spec's \"recipes\"", "trained")
+      .option("id", "ID", "model id (default: <device name>/<short op name>)")
+      .option("threads", "N", "parallel candidates (0 = all cores); results do not depend on it", "0")
+      .option("validation-fraction", "F", "share of configurations for validation", "0.15")
+      .option("test-fraction", "F", "share of configurations for test", "0.15")
+      .option("reject-factor", "F", "repeat rejection factor of the aggregation", "1.5")
+      .flag("force", "replace --out if it exists");
+  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
+  for (const char* n : {"dataset", "op-spec", "device", "out"})
+    if (!a.has(n)) {
+      error("train", std::string("option --") + n + " is required (see torp train --help)");
+      return kExitUsage;
+    }
+  TrainOptions opt;
+  if (!parse_value(a.get("seed"), opt.seed) || !parse_value(a.get("threads"), opt.threads) || opt.threads < 0 ||
+      !parse_value(a.get("validation-fraction"), opt.validation_fraction) ||
+      !parse_value(a.get("test-fraction"), opt.test_fraction) || !parse_value(a.get("reject-factor"), opt.reject_factor)) {
+    error("train", "--seed, --threads must be non-negative integers and the fractions and factor numbers");
+    return kExitUsage;
+  }
+  const std::string out = a.get("out");
+  if (!a.flag_set("force") && std::filesystem::exists(out)) {
+    error("train", out + " exists; pass --force to replace it");
+    return kExitFailure;
+  }
+  opt.recipe = a.get("recipe");
+  opt.id = a.get("id");
+  opt.dataset_file = a.get("dataset");
+  opt.progress = [](const std::string& line) { std::cerr << "torp train: " << line << std::endl; };
+
+  std::cerr << "torp train: reading " << opt.dataset_file << std::endl;
+  const Dataset data = load_dataset(opt.dataset_file);
+  const std::string sha = sha256_file(opt.dataset_file);
+  TrainReport r = train(data, read_json(a.get("op-spec"), "op spec"), read_json(a.get("device"), "device description"),
+                        opt, sha);
+  save_model(r.model, out, a.flag_set("force"));
+  std::cerr << "torp train: wrote " << out << " (model " << r.model.id << ", " << r.model.ensemble.size()
+            << " network(s), hidden " << r.model.provenance["hyperparameters"]["hidden"].dump() << ") in "
+            << std::fixed << std::setprecision(1) << r.wall_seconds << " s" << std::endl;
+  std::cout << "model " << r.model.id << " (" << r.model.op << "), seed " << opt.seed << ", dataset sha256 "
+            << sha.substr(0, 12) << "\n"
+            << metrics_table(r.metrics);
+  return kExitOk;
+}
+
 }  // namespace torp::cli

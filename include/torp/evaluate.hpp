@@ -11,6 +11,7 @@
 
 #include "torp/dataset.hpp"
 #include "torp/encoder.hpp"
+#include "torp/model.hpp"
 
 namespace torp {
 
@@ -19,29 +20,83 @@ struct Metrics {
   double within_10 = 0, within_25 = 0;  ///< share of |pred/meas - 1| <= 0.10 / 0.25
   double median_ape = 0, mean_ape = 0, p90_ape = 0;  ///< absolute percentage errors, in %
   double r2 = 0;        ///< coefficient of determination on runtimes (ns)
-  double spearman = 0;  ///< rank correlation of predicted vs measured
+  double spearman = 0;  ///< rank correlation of predicted vs measured (ties get their mean rank)
 };
+/// Metrics of predicted vs measured runtimes (equal sizes, measured > 0). Percentiles interpolate
+/// linearly between order statistics. With fewer than 2 values r2 and spearman are 0.
 Metrics compute_metrics(const std::vector<double>& predicted, const std::vector<double>& measured);
+/// {"n", "within_10", "within_25", "median_ape", "mean_ape", "p90_ape", "r2", "spearman"};
+/// n = 0 gives n and nulls.
 nlohmann::json to_json(const Metrics& m);
 
 /// Indices of configurations (sorted by key) assigned to each part; deterministic for a seed.
 struct Split {
   std::vector<std::size_t> train, validation, test;
 };
-/// `configs` must be sorted by key (aggregate() returns them so).
+/// `configs` must be sorted by key (aggregate() returns them so). A seeded permutation of
+/// 0..n_configs-1 (own RNG, identical on every platform) gives round(n * test_fraction) test
+/// and round(n * validation_fraction) validation configurations, the rest trains; each part is
+/// returned sorted. Throws TorpError(training) for fractions outside [0, 1) or summing to >= 1.
 Split split_by_configuration(std::size_t n_configs, std::uint64_t seed, double validation_fraction,
                              double test_fraction);
 
-/// The label plausibility rule of an op spec ("plausibility": {"group", "x", "factor"}): within
-/// each group, fit runtime = a + b*x robustly (least absolute deviations), and call a label
-/// plausible when it lies within `factor` x of the fit. Configurations are fitted on `fit_on`
-/// (normally the training part) and judged all. Returns one flag per configuration and the fits.
+/// The label plausibility rule of an op spec, its "plausibility" block:
+///   {"group": EXPR (optional), "x": EXPR or [EXPR, ...], "factor": F (> 1)}
+/// Within each value of `group` (one group if absent), the law runtime = a + sum_j b_j * x_j with
+/// a, b_j >= 0 is fitted robustly (least absolute log deviations) on the configurations
+/// `fit_on` (normally the training part). A label is plausible when it lies within a factor F of
+/// its group's fit: fit / F <= label <= fit * F. Labels of a group with too few fitted
+/// configurations (fewer than terms + 2) are not judged (plausible). Returns one flag per
+/// configuration and the fits. Configurations the rule cannot encode (e.g. a sharded-only term
+/// of an interleaved tensor) are not judged (plausible).
 struct PlausibilityResult {
   std::vector<bool> plausible;
-  nlohmann::json fits;  ///< per group: {group, a, b, n}
+  nlohmann::json fits;   ///< per group: {group, intercept, coef, n}
   bool defined = false;  ///< false if the op spec declares no rule (all labels plausible)
+  double factor = 0;
 };
 PlausibilityResult judge_plausibility(const std::vector<Configuration>& configs, const Encoder& encoder,
                                       const std::vector<std::size_t>& fit_on);
+
+/// Runtimes of `configs` computed by `model` exactly as the Predictor computes them (its frozen
+/// op spec and device, applies_when, requires, normalization, ensemble, baseline). NaN where the
+/// model does not serve a configuration (does not apply, rejects it, or its output is invalid).
+std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs);
+
+/// Metrics of the parts of a split: {"validation", "validation_plausible", "test", "test_plausible",
+/// "not_served": {"validation", "test"}}. Configurations without a prediction (NaN) are counted in
+/// not_served and left out of the metrics.
+nlohmann::json split_metrics(const std::vector<double>& predicted, const std::vector<Configuration>& configs,
+                             const Split& split, const std::vector<bool>& plausible);
+
+/// How `torp eval` re-creates a model's split; by default read from its provenance.
+struct EvaluationOptions {
+  std::uint64_t seed = 1;
+  double validation_fraction = 0.15;
+  double test_fraction = 0.15;
+  double reject_factor = kDefaultRejectFactor;
+};
+/// The options a model was trained with (provenance seed, split, aggregation); defaults for any
+/// missing entry (e.g. imported models).
+EvaluationOptions evaluation_options(const ModelFile& model);
+
+struct Evaluation {
+  std::vector<Configuration> configs;  ///< aggregated, sorted by key
+  AggregationReport aggregation;
+  Split split;
+  PlausibilityResult plausibility;     ///< the model's op-spec rule, fitted on the training part
+  std::vector<double> predicted;       ///< per configuration, NaN where not served
+  nlohmann::json metrics;              ///< split_metrics()
+};
+/// Aggregate `data`, split it as `options` say, judge plausibility and predict every configuration.
+Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const EvaluationOptions& options);
+
+/// Plain-text table of split_metrics() (one row per part present, aligned columns).
+std::string metrics_table(const nlohmann::json& metrics);
+
+/// A self-contained HTML page (inline CSS and SVG, no scripts): model summary, metrics table,
+/// predicted-vs-measured log-log scatter of the test configurations (implausible labels drawn
+/// as hollow red markers) and a histogram of their signed percentage errors.
+std::string html_report(const ModelFile& model, const Evaluation& evaluation, const std::string& dataset_name);
 
 }  // namespace torp

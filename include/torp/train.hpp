@@ -1,7 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 // Training: configurations -> seeded split by configuration -> dense ReLU MLP (Armadillo, Adam,
-// mini-batches, MSE on log runtime, early stopping) with an optional analytical baseline whose
-// log-correction the network learns. Deterministic for a given seed.
+// mini-batches, MSE or Huber loss on log runtime, early stopping) with an optional analytical
+// baseline whose log-correction the network learns. Deterministic for a given seed.
+//
+// Everything op-specific comes from the op spec: its "plausibility" block (evaluate.hpp) and a
+// recipe, op_spec.recipes.<name> (docs/op-spec.md):
+//   "features":     [NAME, ...]          network inputs (op-spec feature names), required
+//   "baseline":     {"group": NAME,      optional; per value of this feature (omit: one group)
+//                    "terms": [NAME...]} baseline = intercept + sum coef_i * term_i, coefficients
+//                                        >= 0, least absolute log deviations (robust)
+//   "applies_when": [EXPR, ...]          copied to the model's selection (else no_model)
+//   "requires":     [{expr, message}]    copied to the model's selection (else invalid_argument)
+//   "priority":     N                    optional, else TrainOptions::priority
+//   "description":  TEXT                 optional; any other key is an error (typo guard)
+//   "search":       {"hidden": [[32,32], ...], "learning_rate": [...], "batch_size": [...],
+//                    "max_epochs": N, "patience": N, "weight_decay": X, "ensemble": N,
+//                    "huber": X}
+//                   candidates = hidden x learning_rate x batch_size; scalars apply to all.
+//                   Defaults: hidden [[32,32],[64,64],[64,64,64]], learning_rate 0.01,
+//                   batch_size 64, max_epochs 1000, patience 80, weight_decay 0, ensemble 3,
+//                   huber 0.02 (log units; 0 = plain MSE on log runtime).
+// The split, aggregation and plausibility rule are those of evaluate.hpp, so `torp eval`
+// re-creates the test set from the model's provenance.
 #pragma once
 
 #include <cstdint>
@@ -18,25 +38,31 @@ namespace torp {
 
 struct Hyperparameters {
   std::vector<int> hidden{64, 64};
-  double learning_rate = 1e-3;
+  double learning_rate = 0.01;
   int batch_size = 64;
-  int max_epochs = 2000;
-  int patience = 200;         ///< epochs without validation improvement before stopping
-  double weight_decay = 0.0;
+  int max_epochs = 1000;
+  int patience = 80;          ///< epochs without validation improvement before stopping (the
+                              ///< learning rate halves after every patience/4 of them)
+  double weight_decay = 0.0;  ///< decoupled (AdamW) decay per step, relative to the learning rate
   int ensemble = 1;           ///< networks trained with derived seeds, averaged in log space
+  double huber = 0.02;        ///< 0: MSE on log runtime; > 0: Huber loss, threshold in log units
 };
+nlohmann::json to_json(const Hyperparameters& h);
 
 struct TrainOptions {
   std::uint64_t seed = 1;
   double validation_fraction = 0.15;
   double test_fraction = 0.15;
-  double reject_factor = 1.5;       ///< repeat rejection in aggregation (see aggregate())
+  double reject_factor = kDefaultRejectFactor;  ///< repeat rejection in aggregation (see aggregate())
   std::string recipe = "trained";   ///< op_spec.recipes.<recipe>
-  std::string id;                   ///< model id; default "<device>/<short op>"
-  int priority = 10;
-  std::vector<Hyperparameters> candidates;  ///< searched in parallel, picked on validation
-  int threads = 0;                          ///< 0 = all cores
-  std::function<void(const std::string&)> progress;  ///< progress lines (CLI prints them)
+  std::string id;                   ///< model id; default "<device name>/<short op>"
+  int priority = 10;                ///< used unless the recipe sets "priority"
+  std::vector<Hyperparameters> candidates;  ///< searched in parallel, picked on validation;
+                                            ///< empty: the recipe's "search", else defaults
+  int threads = 0;                          ///< 0 = all cores; results do not depend on it
+  std::string dataset_file;                 ///< recorded in provenance.source_data.file
+  /// Progress lines (the CLI prints them). Called from worker threads, one call at a time.
+  std::function<void(const std::string&)> progress;
 };
 
 /// Everything `torp train` reports.
@@ -44,8 +70,13 @@ struct TrainReport {
   ModelFile model;
   nlohmann::json metrics;   ///< same object as model.provenance.metrics
   nlohmann::json search;    ///< one entry per candidate: hyperparameters, validation metrics
+  double wall_seconds = 0;  ///< not in the model file, which is byte-identical for a seed
 };
 
+/// Train a model of `data`'s op. Selection among candidates (and whether an ensemble is kept)
+/// uses validation metrics only; test metrics are computed once, for the chosen model.
+/// Throws TorpError(training) if the recipe is missing or malformed or too few configurations
+/// remain, TorpError(op_spec) for a bad spec.
 TrainReport train(const Dataset& data, const nlohmann::json& op_spec, const nlohmann::json& device,
                   const TrainOptions& options, const std::string& dataset_sha256);
 

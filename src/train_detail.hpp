@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+// Training internals shared by train.cpp, evaluate.cpp and the tests: a portable seeded RNG, the
+// Armadillo MLP (forward, backward, Adam with early stopping) and robust non-negative linear fits.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include <armadillo>
+
+#include "torp/model.hpp"
+#include "torp/train.hpp"
+
+namespace torp::detail {
+
+/// xoshiro256** seeded through splitmix64. Unlike std:: distributions, its output is fixed by
+/// this code alone, so a seed gives the same stream with every compiler and standard library.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) {
+    for (auto& s : s_) {
+      seed += 0x9E3779B97F4A7C15ULL;
+      s = mix(seed);
+    }
+  }
+  /// splitmix64's finalizer: a bijective 64-bit hash.
+  static std::uint64_t mix(std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t next() {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+  /// Uniform in [0, 1) with 53 random bits.
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  /// Uniform integer in [0, n), unbiased (rejection of the short last block).
+  std::uint64_t below(std::uint64_t n) {
+    const std::uint64_t limit = (0 - n) % n;  // 2^64 mod n
+    for (;;) {
+      std::uint64_t r = next();
+      if (r >= limit) return r % n;
+    }
+  }
+  /// Standard normal (Box-Muller, one value per call).
+  double normal();
+  /// Fisher-Yates shuffle.
+  template <class T>
+  void shuffle(std::vector<T>& v) {
+    for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[static_cast<std::size_t>(below(i))]);
+  }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t s_[4]{};
+};
+
+/// An independent seed for a numbered purpose (candidate i, ensemble member j...).
+inline std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
+  return Rng::mix(seed ^ Rng::mix(stream + 0x632BE59BD9B4E019ULL));
+}
+
+/// Dense ReLU network in training form: layer l computes W[l] * a + b[l] (W out x in), ReLU after
+/// every layer but the last, one output. Inputs are columns (features x samples).
+struct Mlp {
+  std::vector<arma::mat> W;
+  std::vector<arma::vec> b;
+};
+
+/// He initialization (weights ~ N(0, 2 / fan_in), biases 0) from `rng`.
+Mlp init_mlp(arma::uword inputs, const std::vector<int>& hidden, Rng& rng);
+/// Outputs for the columns of X.
+arma::rowvec mlp_forward(const Mlp& net, const arma::mat& X);
+/// Mean loss over the columns of X and its gradient (same shapes as `net`) in `grad`. The loss
+/// is the squared error, or with huber > 0 the Huber loss scaled to match it inside |d| <= huber.
+double mlp_loss_grad(const Mlp& net, const arma::mat& X, const arma::rowvec& y, Mlp& grad, double huber = 0.0);
+
+struct MlpFit {
+  Mlp net;                   ///< weights of the best validation epoch
+  int epochs = 0;            ///< epochs run
+  int best_epoch = 0;        ///< 1-based epoch of the best validation loss
+  double validation_loss = 0;
+};
+/// Adam (decoupled weight decay) on mini-batches reshuffled every epoch, learning rate halved
+/// every patience/4 epochs without validation improvement, early stopping on the validation mean
+/// absolute error with the best weights kept. Targets are in units of target_scale log units
+/// (hp.huber is converted). Deterministic for a seed.
+MlpFit fit_mlp(const arma::mat& X_train, const arma::rowvec& y_train, const arma::mat& X_val,
+               const arma::rowvec& y_val, const Hyperparameters& hp, std::uint64_t seed, double target_scale = 1.0);
+
+/// The network in model-file form, its output mapped to scale * output + shift (folded into the
+/// last layer, so a network trained on a standardized target predicts the raw target).
+Network to_network(const Mlp& net, double scale, double shift);
+
+/// Non-negative least squares min |A x - b|, x >= 0 (Lawson-Hanson active set).
+arma::vec nnls(const arma::mat& A, const arma::vec& b);
+
+/// Robust law fit: coefficients c >= 0 of y ~ A c minimizing sum_i |log((A c)_i / y_i)| (least
+/// absolute log deviations: symmetric in over- and under-prediction, so shifted labels in either
+/// direction pull equally little). Starts from least absolute deviations, then Gauss-Newton
+/// steps solved as reweighted NNLS. y must be positive.
+arma::vec fit_log_lad(const arma::mat& A, const arma::vec& y);
+
+}  // namespace torp::detail
