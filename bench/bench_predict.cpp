@@ -66,6 +66,15 @@ void BM_ExpBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_ExpBatch)->Arg(4096);
 
+// The same query repeated: isolates the cost of walking many distinct JSON trees (cache misses).
+void BM_ExpBatchSameQuery(benchmark::State& state) {
+  const auto& p = predictor();
+  std::vector<json> qs(static_cast<std::size_t>(state.range(0)), json{{"op", "ttnn.exp"}, {"args", exp_args(5)}});
+  for (auto _ : state) benchmark::DoNotOptimize(p.predict_batch(qs));
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_ExpBatchSameQuery)->Arg(4096);
+
 void BM_ParseAndPredict(benchmark::State& state) {
   const auto& p = predictor();
   std::string line = json{{"op", "ttnn.exp"}, {"args", exp_args(7)}}.dump();

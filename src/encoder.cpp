@@ -859,7 +859,9 @@ struct Encoder::Impl {
       const json& v = *it;
       switch (as.type) {
         case ArgType::tensor: {
-          auto t = parse_tensor(v, std::string(args_path) + as.path);
+          b.path.assign(args_path);
+          b.path += as.path;
+          auto t = parse_tensor(v, b.path);
           if (!t) return t.error();
           a.tensor = t.value();
           if (a.tensor.rank < as.min_rank || a.tensor.rank > as.max_rank)
@@ -870,7 +872,9 @@ struct Encoder::Impl {
           break;
         }
         case ArgType::memory_config: {
-          auto m = parse_memory_config(v, std::string(args_path) + as.path);
+          b.path.assign(args_path);
+          b.path += as.path;
+          auto m = parse_memory_config(v, b.path);
           if (!m) return m.error();
           a.memory = m.value();
           break;

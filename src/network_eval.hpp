@@ -14,6 +14,9 @@ class FastNetwork {
   explicit FastNetwork(const Network& net);
   /// Forward pass of a normalized input; a and b are scratch buffers of max_width() doubles.
   [[nodiscard]] double forward(const double* x, double* a, double* b) const;
+  /// Forward pass of n normalized inputs (row-major n x inputs); one output per row in `out`.
+  /// Equals forward() row by row exactly.
+  void forward_batch(const double* x, std::size_t n, std::vector<double>& out) const;
   [[nodiscard]] std::size_t max_width() const { return max_width_; }
 
  private:

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <unordered_map>
+#include <variant>
 
 #include "network_eval.hpp"
 #include "torp/encoder.hpp"
@@ -82,7 +83,12 @@ struct Predictor::Impl {
   fs::path dir;
   std::vector<ModelInfo> infos;
   std::vector<std::unique_ptr<CompiledModel>> models;
-  std::unordered_map<std::string, std::size_t> op_by_name;        // any accepted name -> op index
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  /// Any accepted name -> op index; looked up by string_view without allocating.
+  std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>> op_by_name;
   std::vector<std::vector<const CompiledModel*>> models_by_op;     // by priority, then id
   std::vector<std::string> op_names;
   std::unordered_map<std::string, const CompiledModel*> by_id;
@@ -177,7 +183,9 @@ struct Predictor::Impl {
     log(LogLevel::info, "loaded " + std::to_string(models.size()) + " models from " + dir.string());
   }
 
-  static PredictResult run(const CompiledModel& m, Scratch& s) {
+  /// Encode a bound query for model m: requirements, features (normalized into x) and the
+  /// analytical baseline (1 without one). Everything but the network.
+  static std::optional<Error> prepare(const CompiledModel& m, Scratch& s, double* x, double* base_out) {
     const Encoder& enc = *m.encoder;
     for (std::size_t i = 0; i < m.requires_.size(); ++i) {
       auto r = enc.eval(m.requires_[i], s.bindings);
@@ -190,63 +198,56 @@ struct Predictor::Impl {
       s.memory.clear();
       for (const auto& l : m.memory->lookups) {
         s.key.resize(l.key.size());
-        if (auto e = enc.eval_all(l.key, s.bindings, s.key)) return *e;
+        if (auto e = enc.eval_all(l.key, s.bindings, s.key)) return e;
         auto it = m.memory->mean_by_key.find(s.key);
         s.memory.push_back(it == m.memory->mean_by_key.end() ? 0.0 : it->second);
         s.memory.push_back(it == m.memory->mean_by_key.end() ? 0.0 : 1.0);
       }
     }
     const std::size_t nf = m.features.size();
-    s.x.resize(nf);
     for (std::size_t i = 0; i < nf; ++i) {
       if (m.features[i] >= 0) {
         auto v = enc.eval(m.features[i], s.bindings);
         if (!v) return v.error();
-        s.x[i] = v.value();
+        x[i] = v.value();
       } else {
-        s.x[i] = s.memory[static_cast<std::size_t>(-1 - m.features[i])];
+        x[i] = s.memory[static_cast<std::size_t>(-1 - m.features[i])];
       }
-    }
-    for (std::size_t i = 0; i < nf; ++i) {
-      if (!std::isfinite(s.x[i]))
-        return Error{ErrorCode::invalid_argument,
-                     "feature '" + m.info.features[i] + "' is not finite for this query",
+      if (!std::isfinite(x[i]))
+        return Error{ErrorCode::invalid_argument, "feature '" + m.info.features[i] + "' is not finite for this query",
                      m.features[i] >= 0 ? enc.blame_path(m.features[i], s.bindings) : std::string()};
-      s.x[i] = (s.x[i] - m.mean[i]) * m.inv_std[i];
+      x[i] = (x[i] - m.mean[i]) * m.inv_std[i];
     }
-    s.a.resize(m.max_width);
-    s.b.resize(m.max_width);
-    double out = 0.0;
-    for (const auto& net : m.ensemble) out += net.forward(s.x.data(), s.a.data(), s.b.data());
-    out /= static_cast<double>(m.ensemble.size());
-    double runtime = out;
-    if (m.transform == TargetTransform::log) {
-      runtime = std::exp(out);
-      if (m.has_baseline) {
-        s.base.resize(m.baseline_features.size());
-        if (auto e = enc.eval_all(m.baseline_features, s.bindings, s.base)) return *e;
-        const Baseline::Group* g = &m.baseline_groups.front();
-        if (m.baseline_group >= 0) {
-          auto key = enc.eval(m.baseline_group, s.bindings);
-          if (!key) return key.error();
-          g = nullptr;
-          for (const auto& cand : m.baseline_groups)
-            if (cand.key == key.value()) g = &cand;
-          if (g == nullptr)
-            return Error{ErrorCode::invalid_argument,
-                         "model " + m.info.id + " has no analytical baseline for " + m.baseline_group_name + " = " +
-                             std::to_string(key.value()) + " (not in its training data)",
-                         enc.blame_path(m.baseline_group, s.bindings)};
-        }
-        double base = g->intercept;
-        for (std::size_t i = 0; i < s.base.size(); ++i) base += g->coefficients[i] * s.base[i];
-        if (!(base > 0.0) || !std::isfinite(base))
-          return Error{ErrorCode::model_output_invalid,
-                       "model " + m.info.id + ": analytical baseline is " + std::to_string(base) + ", not a positive runtime",
-                       ""};
-        runtime *= base;
-      }
+    *base_out = 1.0;
+    if (!m.has_baseline) return std::nullopt;
+    s.base.resize(m.baseline_features.size());
+    if (auto e = enc.eval_all(m.baseline_features, s.bindings, s.base)) return e;
+    const Baseline::Group* g = &m.baseline_groups.front();
+    if (m.baseline_group >= 0) {
+      auto key = enc.eval(m.baseline_group, s.bindings);
+      if (!key) return key.error();
+      g = nullptr;
+      for (const auto& cand : m.baseline_groups)
+        if (cand.key == key.value()) g = &cand;
+      if (g == nullptr)
+        return Error{ErrorCode::invalid_argument,
+                     "model " + m.info.id + " has no analytical baseline for " + m.baseline_group_name + " = " +
+                         std::to_string(key.value()) + " (not in its training data)",
+                     enc.blame_path(m.baseline_group, s.bindings)};
     }
+    double base = g->intercept;
+    for (std::size_t i = 0; i < s.base.size(); ++i) base += g->coefficients[i] * s.base[i];
+    if (!(base > 0.0) || !std::isfinite(base))
+      return Error{ErrorCode::model_output_invalid,
+                   "model " + m.info.id + ": analytical baseline is " + std::to_string(base) + ", not a positive runtime",
+                   ""};
+    *base_out = base;
+    return std::nullopt;
+  }
+
+  /// Turn the ensemble's mean output into the answer; never a non-positive runtime.
+  static PredictResult finish(const CompiledModel& m, double out, double base) {
+    double runtime = m.transform == TargetTransform::log ? std::exp(out) * base : out;
     if (!(runtime > 0.0) || !std::isfinite(runtime))
       return Error{ErrorCode::model_output_invalid,
                    "model " + m.info.id + " produced " + std::to_string(runtime) +
@@ -255,13 +256,25 @@ struct Predictor::Impl {
     return Prediction{runtime, m.info.id};
   }
 
-  PredictResult predict(std::string_view op, const json& args, std::string_view model_id) const {
-    thread_local Scratch s;
-    std::string key(op);
-    auto it = op_by_name.find(key);
+  static PredictResult run(const CompiledModel& m, Scratch& s) {
+    s.x.resize(m.features.size());
+    double base = 1.0;
+    if (auto e = prepare(m, s, s.x.data(), &base)) return *e;
+    s.a.resize(m.max_width);
+    s.b.resize(m.max_width);
+    double out = 0.0;
+    for (const auto& net : m.ensemble) out += net.forward(s.x.data(), s.a.data(), s.b.data());
+    return finish(m, out / static_cast<double>(m.ensemble.size()), base);
+  }
+
+  /// Bind a query and choose its model; the model or the answer (an error).
+  std::variant<const CompiledModel*, Error> select(std::string_view op, const json& args, std::string_view model_id,
+                                                   Scratch& s) const {
+    auto it = op_by_name.find(op);
     if (it == op_by_name.end()) {
       it = op_by_name.find(canonical_op_name(op));
-      if (it == op_by_name.end()) return Error{ErrorCode::unknown_op, "no model knows op \"" + key + "\"", "/op"};
+      if (it == op_by_name.end())
+        return Error{ErrorCode::unknown_op, "no model knows op \"" + std::string(op) + "\"", "/op"};
     }
     const auto& candidates = models_by_op[it->second];
     if (!model_id.empty()) {
@@ -280,7 +293,7 @@ struct Predictor::Impl {
           return Error{ErrorCode::no_model, "model \"" + std::string(model_id) + "\" does not cover this query",
                        m->second->encoder->blame_path(a, s.bindings)};
       }
-      return run(*m->second, s);
+      return m->second;
     }
     const Encoder* bound = nullptr;
     for (const CompiledModel* m : candidates) {
@@ -297,7 +310,7 @@ struct Predictor::Impl {
           break;
         }
       }
-      if (applies) return run(*m, s);
+      if (applies) return m;
     }
     std::string ids;
     for (const CompiledModel* m : candidates) ids += (ids.empty() ? "" : ", ") + m->info.id;
@@ -305,18 +318,87 @@ struct Predictor::Impl {
                  "/args"};
   }
 
-  PredictResult predict_query(const json& q) const {
+  PredictResult predict(std::string_view op, const json& args, std::string_view model_id) const {
+    thread_local Scratch s;
+    auto chosen = select(op, args, model_id, s);
+    if (chosen.index() == 1) return std::get<1>(std::move(chosen));
+    return run(*std::get<0>(chosen), s);
+  }
+
+  /// The parts of a query object, or why it is not one.
+  static std::optional<Error> unpack(const json& q, std::string_view& op, const json*& args, std::string_view& model_id) {
     if (!q.is_object()) return Error{ErrorCode::invalid_query, "a query must be a JSON object {\"op\", \"args\"}", ""};
-    auto op = q.find("op");
-    if (op == q.end() || !op->is_string()) return Error{ErrorCode::invalid_query, "query needs a string \"op\"", "/op"};
-    auto args = q.find("args");
-    if (args == q.end()) return Error{ErrorCode::invalid_query, "query needs an \"args\" object", "/args"};
-    std::string_view model_id;
+    auto o = q.find("op");
+    if (o == q.end() || !o->is_string()) return Error{ErrorCode::invalid_query, "query needs a string \"op\"", "/op"};
+    auto a = q.find("args");
+    if (a == q.end()) return Error{ErrorCode::invalid_query, "query needs an \"args\" object", "/args"};
+    model_id = {};
     if (auto m = q.find("model"); m != q.end() && !m->is_null()) {
       if (!m->is_string()) return Error{ErrorCode::invalid_query, "\"model\" must be a model id string", "/model"};
       model_id = m->get_ref<const std::string&>();
     }
-    return predict(op->get_ref<const std::string&>(), *args, model_id);
+    op = o->get_ref<const std::string&>();
+    args = &*a;
+    return std::nullopt;
+  }
+
+  PredictResult predict_query(const json& q) const {
+    std::string_view op, model_id;
+    const json* args = nullptr;
+    if (auto e = unpack(q, op, args, model_id)) return *e;
+    return predict(op, *args, model_id);
+  }
+
+  /// Many queries: encode each, then run every model's networks once over all its rows
+  /// (matrix products), then finish. Answers equal the single-query path exactly.
+  std::vector<PredictResult> predict_batch(std::span<const json> queries) const {
+    thread_local Scratch s;
+    struct Pending {
+      std::vector<std::size_t> index;
+      std::vector<double> base, x;
+    };
+    std::vector<std::optional<PredictResult>> answers(queries.size());
+    std::unordered_map<const CompiledModel*, Pending> pending;
+    for (std::size_t q = 0; q < queries.size(); ++q) {
+      std::string_view op, model_id;
+      const json* args = nullptr;
+      if (auto e = unpack(queries[q], op, args, model_id)) {
+        answers[q] = *e;
+        continue;
+      }
+      auto chosen = select(op, *args, model_id, s);
+      if (chosen.index() == 1) {
+        answers[q] = std::get<1>(std::move(chosen));
+        continue;
+      }
+      const CompiledModel* m = std::get<0>(chosen);
+      Pending& p = pending[m];
+      const std::size_t nf = m->features.size();
+      p.x.resize(p.x.size() + nf);
+      double base = 1.0;
+      if (auto e = prepare(*m, s, p.x.data() + p.x.size() - nf, &base)) {
+        p.x.resize(p.x.size() - nf);
+        answers[q] = *e;
+        continue;
+      }
+      p.index.push_back(q);
+      p.base.push_back(base);
+    }
+    std::vector<double> out, sum;
+    for (auto& [m, p] : pending) {
+      const std::size_t n = p.index.size();
+      sum.assign(n, 0.0);
+      for (const auto& net : m->ensemble) {
+        net.forward_batch(p.x.data(), n, out);
+        for (std::size_t r = 0; r < n; ++r) sum[r] += out[r];
+      }
+      for (std::size_t r = 0; r < n; ++r)
+        answers[p.index[r]] = finish(*m, sum[r] / static_cast<double>(m->ensemble.size()), p.base[r]);
+    }
+    std::vector<PredictResult> results;
+    results.reserve(queries.size());
+    for (auto& a : answers) results.push_back(std::move(*a));
+    return results;
   }
 };
 
@@ -334,10 +416,7 @@ PredictResult Predictor::predict(std::string_view op, const json& args, std::str
 PredictResult Predictor::predict(const json& query) const { return impl_->predict_query(query); }
 
 std::vector<PredictResult> Predictor::predict_batch(std::span<const json> queries) const {
-  std::vector<PredictResult> out;
-  out.reserve(queries.size());
-  for (const auto& q : queries) out.push_back(impl_->predict_query(q));
-  return out;
+  return impl_->predict_batch(queries);
 }
 
 const std::vector<ModelInfo>& Predictor::models() const { return impl_->infos; }

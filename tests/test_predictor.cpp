@@ -204,6 +204,25 @@ TEST_F(PredictorTest, BatchEqualsSingles) {
   }
 }
 
+TEST(ShippedModels, BatchEqualsSinglesExactly) {
+  // The batch path runs networks as matrix products over many rows; answers must not change.
+  Predictor p(test::source_dir() / "models");
+  std::vector<json> qs;
+  for (int i = 0; i < 301; ++i)
+    qs.push_back(exp_query(test::full_tensor({1 + i % 4, 8 + i % 13, 32 * (1 + i % 9), 32 * (1 + i % 7) + i % 5},
+                                             std::vector<int>{0, 1, 2, 3, 6}[static_cast<std::size_t>(i) % 5], i % 2)));
+  auto batch = p.predict_batch(qs);
+  int ok = 0;
+  for (std::size_t i = 0; i < qs.size(); ++i) {
+    auto single = p.predict(qs[i]);
+    ASSERT_EQ(single.ok(), batch[i].ok()) << i;
+    if (!single.ok()) continue;
+    ++ok;
+    EXPECT_EQ(single.value().runtime_ns, batch[i].value().runtime_ns) << i;
+  }
+  EXPECT_GT(ok, 250);
+}
+
 TEST_F(PredictorTest, EightThreadsAgreeWithSerialAnswers) {
   Predictor p(dir_);
   std::vector<json> qs;

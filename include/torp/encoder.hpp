@@ -33,6 +33,7 @@ struct Bindings {
   std::vector<double> memo;
   std::vector<unsigned char> memo_state;  // 0 = not computed, 1 = computing, 2 = done
   std::string_view args_path = "/args";
+  std::string path;  // scratch for JSON pointers (keeps its capacity between queries)
 };
 
 using ExprId = int;
