@@ -29,7 +29,9 @@ int cmd_eval(int argc, char** argv) {
          "law runtime = a + sum b_j * x_j (a, b_j >= 0) is fitted by least absolute log deviations on the\n"
          "training configurations; a label more than factor x away from its group's fit is implausible\n"
          "(a duration shifted from another configuration). Metrics are printed for all test\n"
-         "configurations and for those with plausible labels (and the same for validation).\n"
+         "configurations and for those with plausible labels (and the same for validation); for a\n"
+         "model with a residual memory also for the plausible ones no memory lookup finds (shapes\n"
+         "absent from its training data).\n"
          "Metrics: share within ±10% / ±25% of the measured runtime, median / mean / p90 absolute\n"
          "percentage error, R² on runtimes, Spearman rank correlation.");
   a.option("model", "FILE", "model file, e.g. models/wormhole/exp.json (required)")

@@ -46,7 +46,10 @@ const char* const kTrainDescription =
     "     {\"group\", \"terms\"} (per group intercept + sum coef * term, coef >= 0, fitted robustly on\n"
     "     training labels; the network learns log(runtime / baseline)), applies_when, requires and\n"
     "     \"search\" {hidden, learning_rate, batch_size, max_epochs, patience, weight_decay, huber,\n"
-    "     ensemble}. Configurations outside applies_when/requires are not used.\n"
+    "     ensemble}. Configurations outside applies_when/requires are not used. Optional\n"
+    "     \"memory\" {key, lookups}: mean residual log(label / baseline) of the training\n"
+    "     configurations per key (e.g. shape, buffer, dtype class), stored in the model; each\n"
+    "     lookup gives the inputs memory.<name>.mean / .found (leave-one-out in training).\n"
     "  5. Search: every candidate (hidden x learning_rate x batch_size) trains a dense ReLU MLP\n"
     "     (Adam, mini-batches, inputs standardized on training configurations, early stopping on\n"
     "     validation) in parallel on --threads cores; the winner has the most validation\n"
@@ -54,7 +57,8 @@ const char* const kTrainDescription =
     "     choice. With \"ensemble\": N > 1, N-1 more networks of the winner's shape are trained and\n"
     "     kept only if the averaged ensemble is better on validation.\n"
     "  6. Metrics of the chosen model on validation and test configurations go into the model's\n"
-    "     provenance, with the dataset's sha256, seed, split, recipe, search and outlier counts.\n"
+    "     provenance, with the dataset's sha256, seed, split, recipe, search and outlier counts;\n"
+    "     with a memory also for plausible configurations no lookup finds (unseen shapes).\n"
     "Progress goes to stderr, the final metrics table to stdout.";
 
 }  // namespace

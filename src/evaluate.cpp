@@ -214,10 +214,34 @@ PlausibilityResult judge_plausibility(const std::vector<Configuration>& configs,
   return res;
 }
 
-std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs) {
+std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs,
+                                           std::vector<bool>* memory_hit) {
   Encoder enc(model.op_spec, model.device);
   std::vector<ExprId> features, applies, requires_, base_terms;
-  for (const auto& f : model.features) features.push_back(enc.feature(f));
+  // Residual memory (as the predictor serves it: no leave-one-out). Network input j is an op-spec
+  // feature, or memory slot 2 * lookup + (0 mean | 1 found) when memory_slot[j] >= 0.
+  std::vector<int> memory_slot;
+  std::vector<std::vector<ExprId>> lookup_keys;
+  std::map<std::vector<double>, double> memory_mean;
+  if (model.memory) {
+    for (const auto& l : model.memory->lookups) {
+      lookup_keys.emplace_back();
+      for (const auto& k : l.key) lookup_keys.back().push_back(enc.feature(k));
+    }
+    for (const auto& e : model.memory->entries) memory_mean.emplace(e.key, e.mean);
+  }
+  for (const auto& f : model.features) {
+    int slot = -1;
+    if (model.memory && f.rfind(kMemoryFeaturePrefix, 0) == 0)
+      for (std::size_t l = 0; l < model.memory->lookups.size(); ++l) {
+        const std::string base = kMemoryFeaturePrefix + model.memory->lookups[l].name;
+        if (f == base + ".mean") slot = static_cast<int>(2 * l);
+        if (f == base + ".found") slot = static_cast<int>(2 * l + 1);
+      }
+    memory_slot.push_back(slot);
+    features.push_back(slot < 0 ? enc.feature(f) : ExprId{-1});
+  }
+  if (memory_hit) memory_hit->assign(configs.size(), false);
   for (const auto& e : model.applies_when) applies.push_back(enc.compile(e));
   for (const auto& r : model.requires_) requires_.push_back(enc.compile(r.expr));
   ExprId base_group = -1;
@@ -231,7 +255,7 @@ std::vector<double> predict_configurations(const ModelFile& model, const std::ve
   const double nan = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> out(configs.size(), nan);
   Bindings b;
-  std::vector<double> x(features.size()), terms(base_terms.size());
+  std::vector<double> x(features.size()), terms(base_terms.size()), mkey, mem(2 * lookup_keys.size());
   auto all_nonzero = [&](const std::vector<ExprId>& ids) {
     for (ExprId id : ids) {
       auto r = enc.eval(id, b);
@@ -241,7 +265,27 @@ std::vector<double> predict_configurations(const ModelFile& model, const std::ve
   };
   for (std::size_t i = 0; i < configs.size(); ++i) {
     if (enc.bind(configs[i].args, b) || !all_nonzero(applies) || !all_nonzero(requires_)) continue;
-    if (enc.eval_all(features, b, x)) continue;
+    bool ok = true, hit = false;
+    for (std::size_t l = 0; l < lookup_keys.size() && ok; ++l) {
+      mkey.resize(lookup_keys[l].size());
+      ok = !enc.eval_all(lookup_keys[l], b, mkey);
+      auto it = memory_mean.find(mkey);
+      mem[2 * l] = it == memory_mean.end() ? 0.0 : it->second;
+      mem[2 * l + 1] = it == memory_mean.end() ? 0.0 : 1.0;
+      hit = hit || it != memory_mean.end();
+    }
+    if (!ok) continue;
+    for (std::size_t j = 0; j < features.size() && ok; ++j) {
+      if (memory_slot[j] >= 0) {
+        x[j] = mem[static_cast<std::size_t>(memory_slot[j])];
+        continue;
+      }
+      auto v = enc.eval(features[j], b);
+      ok = v.ok();
+      if (ok) x[j] = v.value();
+    }
+    if (!ok) continue;
+    if (memory_hit) (*memory_hit)[i] = hit;
     bool finite = true;
     for (std::size_t j = 0; j < x.size(); ++j) {
       finite = finite && std::isfinite(x[j]);
@@ -277,11 +321,11 @@ std::vector<double> predict_configurations(const ModelFile& model, const std::ve
 }
 
 json split_metrics(const std::vector<double>& predicted, const std::vector<Configuration>& configs, const Split& split,
-                   const std::vector<bool>& plausible) {
+                   const std::vector<bool>& plausible, const std::vector<bool>* memory_hit) {
   json out = json::object();
   json not_served = json::object();
   auto part = [&](const char* name, const std::vector<std::size_t>& idx) {
-    std::vector<double> p_all, m_all, p_ok, m_ok;
+    std::vector<double> p_all, m_all, p_ok, m_ok, p_new, m_new;
     std::size_t missing = 0;
     for (std::size_t i : idx) {
       if (std::isnan(predicted[i])) {
@@ -293,10 +337,15 @@ json split_metrics(const std::vector<double>& predicted, const std::vector<Confi
       if (plausible[i]) {
         p_ok.push_back(predicted[i]);
         m_ok.push_back(configs[i].label_ns);
+        if (memory_hit && !(*memory_hit)[i]) {
+          p_new.push_back(predicted[i]);
+          m_new.push_back(configs[i].label_ns);
+        }
       }
     }
     out[name] = to_json(compute_metrics(p_all, m_all));
     out[std::string(name) + "_plausible"] = to_json(compute_metrics(p_ok, m_ok));
+    if (memory_hit) out[std::string(name) + "_plausible_no_memory_hit"] = to_json(compute_metrics(p_new, m_new));
     not_served[name] = missing;
   };
   part("validation", split.validation);
@@ -326,8 +375,10 @@ Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const Eva
   if (canonical_op_name(data.op) != enc.op())
     throw TorpError(ErrorCode::dataset, "dataset is of op " + data.op + " but the model serves " + enc.op());
   e.plausibility = judge_plausibility(e.configs, enc, e.split.train);
-  e.predicted = predict_configurations(model, e.configs);
-  e.metrics = split_metrics(e.predicted, e.configs, e.split, e.plausibility.plausible);
+  std::vector<bool> memory_hit;
+  e.predicted = predict_configurations(model, e.configs, &memory_hit);
+  e.metrics = split_metrics(e.predicted, e.configs, e.split, e.plausibility.plausible,
+                            model.memory ? &memory_hit : nullptr);
   return e;
 }
 

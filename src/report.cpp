@@ -48,8 +48,10 @@ struct Row {
 };
 constexpr Row kRows[] = {{"validation", "validation, all labels"},
                          {"validation_plausible", "validation, plausible labels"},
+                         {"validation_plausible_no_memory_hit", "validation, plausible, no memory hit"},
                          {"test", "test, all labels"},
-                         {"test_plausible", "test, plausible labels"}};
+                         {"test_plausible", "test, plausible labels"},
+                         {"test_plausible_no_memory_hit", "test, plausible, no memory hit"}};
 
 struct Column {
   const char* key;

@@ -203,6 +203,45 @@ MlpFit fit_mlp(const arma::mat& X_train, const arma::rowvec& y_train, const arma
   return fit;
 }
 
+MemoryTable build_memory(const std::vector<std::vector<double>>& own_key,
+                         const std::vector<std::vector<std::vector<double>>>& lookup_key,
+                         const std::vector<double>& residual, const std::vector<std::size_t>& members) {
+  struct Sum {
+    double sum = 0.0;
+    int count = 0;
+  };
+  std::map<std::vector<double>, Sum> sums;  // sorted by key: a deterministic file
+  std::vector<bool> member(own_key.size(), false);
+  for (std::size_t i : members) {  // ascending: a fixed summation order
+    member[i] = true;
+    Sum& s = sums[own_key[i]];
+    s.sum += residual[i];
+    ++s.count;
+  }
+  MemoryTable t;
+  std::map<std::vector<double>, double> mean_of;
+  for (const auto& [key, s] : sums) {
+    const double mean = s.sum / s.count;
+    t.entries.push_back({key, mean, s.count});
+    mean_of.emplace(key, mean);
+  }
+  t.inputs.zeros(2 * lookup_key.size(), own_key.size());
+  for (std::size_t l = 0; l < lookup_key.size(); ++l)
+    for (std::size_t i = 0; i < own_key.size(); ++i) {
+      const std::vector<double>& key = lookup_key[l][i];
+      auto it = sums.find(key);
+      if (it == sums.end()) continue;
+      double mean = mean_of.at(key);
+      if (member[i] && key == own_key[i]) {  // leave itself out
+        if (it->second.count < 2) continue;
+        mean = (it->second.sum - residual[i]) / (it->second.count - 1);
+      }
+      t.inputs(2 * l, i) = mean;
+      t.inputs(2 * l + 1, i) = 1.0;
+    }
+  return t;
+}
+
 Network to_network(const Mlp& net, double scale, double shift) {
   Network out;
   for (std::size_t l = 0; l < net.W.size(); ++l) {
@@ -244,6 +283,9 @@ struct Recipe {
   std::vector<Requirement> requires_;
   std::optional<int> priority;
   std::vector<Hyperparameters> search;
+  std::optional<ResidualMemory> memory;  ///< key and lookups; entries are filled by training
+  /// Per feature: -1 for an op-spec feature, else 2 * lookup + (0: mean, 1: found).
+  std::vector<int> memory_slot;
 };
 
 std::vector<std::string> names(const json& j, const std::string& recipe, const std::string& key) {
@@ -314,9 +356,52 @@ Recipe parse_recipe(const json& op_spec, const std::string& name) {
   r.name = name;
   r.doc = (*rs)[name];
   if (!r.doc.is_object() || !r.doc.contains("features")) recipe_error(name, "needs \"features\"");
-  known_keys(r.doc, {"description", "features", "baseline", "applies_when", "requires", "priority", "search"}, name, "");
+  known_keys(r.doc, {"description", "features", "baseline", "applies_when", "requires", "priority", "search", "memory"},
+             name, "");
   r.features = names(r.doc["features"], name, "/features");
   if (r.features.empty()) recipe_error(name, "features must not be empty", "/features");
+  if (auto mem = r.doc.find("memory"); mem != r.doc.end() && !mem->is_null()) {
+    if (!mem->is_object() || !mem->contains("key") || !mem->contains("lookups"))
+      recipe_error(name, "memory needs \"key\" and \"lookups\"", "/memory");
+    known_keys(*mem, {"key", "lookups"}, name, "/memory");
+    ResidualMemory rm;
+    rm.key = names((*mem)["key"], name, "/memory/key");
+    if (rm.key.empty()) recipe_error(name, "memory key must not be empty", "/memory/key");
+    const json& ls = (*mem)["lookups"];
+    if (!ls.is_array() || ls.empty()) recipe_error(name, "memory lookups must be a non-empty array of {name, key}", "/memory/lookups");
+    for (std::size_t i = 0; i < ls.size(); ++i) {
+      const std::string at = "/memory/lookups/" + std::to_string(i);
+      if (!ls[i].is_object() || !ls[i].contains("name") || !ls[i]["name"].is_string() || !ls[i].contains("key"))
+        recipe_error(name, "a memory lookup needs a string \"name\" and a \"key\"", at);
+      known_keys(ls[i], {"name", "key"}, name, at);
+      ResidualMemory::Lookup l;
+      l.name = ls[i]["name"].get<std::string>();
+      l.key = names(ls[i]["key"], name, at + "/key");
+      if (l.name.empty()) recipe_error(name, "a memory lookup name must not be empty", at + "/name");
+      if (l.key.size() != rm.key.size())
+        recipe_error(name, "a memory lookup key must have as many features as the memory key", at + "/key");
+      for (const auto& other : rm.lookups)
+        if (other.name == l.name) recipe_error(name, "duplicate memory lookup \"" + l.name + "\"", at + "/name");
+      rm.lookups.push_back(std::move(l));
+    }
+    r.memory = std::move(rm);
+  }
+  for (std::size_t i = 0; i < r.features.size(); ++i) {
+    const std::string& f = r.features[i];
+    int slot = -1;
+    if (f.rfind(kMemoryFeaturePrefix, 0) == 0) {
+      if (r.memory)
+        for (std::size_t l = 0; l < r.memory->lookups.size() && slot < 0; ++l) {
+          const std::string base = kMemoryFeaturePrefix + r.memory->lookups[l].name;
+          if (f == base + ".mean") slot = static_cast<int>(2 * l);
+          if (f == base + ".found") slot = static_cast<int>(2 * l + 1);
+        }
+      if (slot < 0)
+        recipe_error(name, "feature " + f + " names no lookup of the recipe's \"memory\" (memory.<lookup>.mean or .found)",
+                     "/features/" + std::to_string(i));
+    }
+    r.memory_slot.push_back(slot);
+  }
   if (auto b = r.doc.find("baseline"); b != r.doc.end() && !b->is_null()) {
     if (!b->is_object() || !b->contains("terms")) recipe_error(name, "baseline needs \"terms\"", "/baseline");
     known_keys(*b, {"group", "terms"}, name, "/baseline");
@@ -396,14 +481,30 @@ struct Encoded {
   arma::mat X;             // features x configurations (raw)
   std::vector<double> group;
   arma::mat terms;         // configurations x (1 + baseline terms)
+  /// With a residual memory: per configuration its own key, and per lookup the key it looks up.
+  std::vector<std::vector<double>> memory_key;
+  std::vector<std::vector<std::vector<double>>> lookup_key;  // [lookup][configuration]
   std::size_t unservable = 0;
   std::string first_reason;
 };
 
 Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, const json& device, const Recipe& r) {
   Encoder enc(op_spec, device);
-  std::vector<ExprId> feats, terms, checks;
-  for (const auto& f : r.features) feats.push_back(enc.feature(f));
+  std::vector<ExprId> feats, terms, checks, mem_key;
+  std::vector<std::vector<ExprId>> lookup_keys;
+  std::vector<std::size_t> feat_row;  // row of X of each op-spec feature (memory rows are filled later)
+  for (std::size_t j = 0; j < r.features.size(); ++j)
+    if (r.memory_slot[j] < 0) {
+      feats.push_back(enc.feature(r.features[j]));
+      feat_row.push_back(j);
+    }
+  if (r.memory) {
+    for (const auto& k : r.memory->key) mem_key.push_back(enc.feature(k));
+    for (const auto& l : r.memory->lookups) {
+      lookup_keys.emplace_back();
+      for (const auto& k : l.key) lookup_keys.back().push_back(enc.feature(k));
+    }
+  }
   for (const auto& t : r.baseline_terms) terms.push_back(enc.feature(t));
   const ExprId group = r.baseline_group.empty() ? -1 : enc.feature(r.baseline_group);
   std::vector<std::string> check_text;
@@ -417,11 +518,15 @@ Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, c
   }
   Encoded e;
   e.servable.assign(configs.size(), false);
-  e.X.zeros(feats.size(), configs.size());
+  e.X.zeros(r.features.size(), configs.size());
   e.group.assign(configs.size(), 0.0);
   e.terms.ones(configs.size(), terms.size() + 1);
+  e.memory_key.assign(configs.size(), {});
+  e.lookup_key.assign(lookup_keys.size(), std::vector<std::vector<double>>(configs.size()));
   Bindings b;
-  std::vector<double> x(feats.size()), t(terms.size());
+  std::vector<double> x(feats.size()), t(terms.size()), mk(mem_key.size());
+  std::vector<std::vector<double>> lk(lookup_keys.size());
+  for (std::size_t l = 0; l < lookup_keys.size(); ++l) lk[l].resize(lookup_keys[l].size());
   for (std::size_t i = 0; i < configs.size(); ++i) {
     std::string reason;
     if (auto err = enc.bind(configs[i].args, b)) {
@@ -440,6 +545,10 @@ Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, c
           if (!g) reason = g.error().describe();
           else e.group[i] = g.value();
         }
+        if (reason.empty())
+          if (auto err3 = enc.eval_all(mem_key, b, mk)) reason = err3->describe();
+        for (std::size_t l = 0; l < lookup_keys.size() && reason.empty(); ++l)
+          if (auto err4 = enc.eval_all(lookup_keys[l], b, lk[l])) reason = err4->describe();
       }
       for (double v : x)
         if (reason.empty() && !std::isfinite(v)) reason = "a feature is not finite";
@@ -451,7 +560,9 @@ Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, c
       continue;
     }
     e.servable[i] = true;
-    for (std::size_t j = 0; j < x.size(); ++j) e.X(j, i) = x[j];
+    for (std::size_t j = 0; j < x.size(); ++j) e.X(feat_row[j], i) = x[j];
+    e.memory_key[i] = mk;
+    for (std::size_t l = 0; l < lk.size(); ++l) e.lookup_key[l][i] = lk[l];
     for (std::size_t j = 0; j < t.size(); ++j) e.terms(i, j + 1) = t[j];
   }
   return e;
@@ -489,7 +600,7 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
 
   const Split split = split_by_configuration(configs.size(), options.seed, options.validation_fraction, options.test_fraction);
   const PlausibilityResult plaus = judge_plausibility(configs, enc, split.train);
-  const Encoded enc_data = encode(configs, op_spec, device, recipe);
+  Encoded enc_data = encode(configs, op_spec, device, recipe);
   if (enc_data.unservable > 0)
     say(std::to_string(enc_data.unservable) + " configurations are outside the recipe's domain and not used (first: " +
         enc_data.first_reason + ")");
@@ -552,6 +663,24 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
   // Validation configurations whose group has no baseline cannot be predicted: leave them out.
   std::erase_if(va, [&](std::size_t i) { return !(base[i] > 0.0); });
   std::erase_if(tr, [&](std::size_t i) { return !(base[i] > 0.0); });
+
+  // Residual memory: mean residual log(label / baseline) of the training configurations per key.
+  // A training configuration looking up its own key sees the others only (leave-one-out), as a
+  // configuration outside the table would; validation and test configurations see the table.
+  std::optional<ResidualMemory> memory;
+  if (recipe.memory) {
+    std::vector<double> residual(configs.size(), 0.0);
+    for (std::size_t i : tr) residual[i] = std::log(configs[i].label_ns) - std::log(base[i]);
+    detail::MemoryTable table = detail::build_memory(enc_data.memory_key, enc_data.lookup_key, residual, tr);
+    for (std::size_t j = 0; j < recipe.features.size(); ++j)
+      if (recipe.memory_slot[j] >= 0)
+        enc_data.X.row(j) = table.inputs.row(static_cast<arma::uword>(recipe.memory_slot[j]));
+    ResidualMemory rm = *recipe.memory;
+    rm.entries = std::move(table.entries);
+    say("residual memory: " + std::to_string(rm.entries.size()) + " keys from " + std::to_string(tr.size()) +
+        " training configurations, " + std::to_string(rm.lookups.size()) + " lookup(s)");
+    memory = std::move(rm);
+  }
 
   // Inputs standardized with training statistics; target = log(label / baseline), standardized.
   const arma::uvec tr_idx = arma::conv_to<arma::uvec>::from(tr), va_idx = arma::conv_to<arma::uvec>::from(va);
@@ -652,10 +781,12 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
   m.stddev.assign(sd.begin(), sd.end());
   m.transform = TargetTransform::log;
   m.baseline = baseline;
+  m.memory = memory;
   for (const auto& net : members) m.ensemble.push_back(detail::to_network(net, t_sd, t_mean));
 
-  const std::vector<double> predicted = predict_configurations(m, configs);
-  json metrics = split_metrics(predicted, configs, split, plaus.plausible);
+  std::vector<bool> memory_hit;
+  const std::vector<double> predicted = predict_configurations(m, configs, &memory_hit);
+  json metrics = split_metrics(predicted, configs, split, plaus.plausible, m.memory ? &memory_hit : nullptr);
 
   json search = json::array();
   for (std::size_t i = 0; i < candidates.size(); ++i)

@@ -102,6 +102,20 @@ MlpFit fit_mlp(const arma::mat& X_train, const arma::rowvec& y_train, const arma
 /// last layer, so a network trained on a standardized target predicts the raw target).
 Network to_network(const Mlp& net, double scale, double shift);
 
+/// Residual memory of the training configurations `members` (ascending indices into the
+/// per-configuration vectors): entries {key, mean residual, count} per distinct own_key, sorted by
+/// key. inputs is (2 * lookups) x configurations: row 2l the mean found by lookup l
+/// (lookup_key[l][i]), row 2l + 1 whether it found one (0/1). A member whose lookup key equals its
+/// own key is left out of that mean (sum - own) / (count - 1), not found if alone, so training
+/// sees what an unseen configuration sees; every other configuration sees the entries as stored.
+struct MemoryTable {
+  std::vector<ResidualMemory::Entry> entries;
+  arma::mat inputs;
+};
+MemoryTable build_memory(const std::vector<std::vector<double>>& own_key,
+                         const std::vector<std::vector<std::vector<double>>>& lookup_key,
+                         const std::vector<double>& residual, const std::vector<std::size_t>& members);
+
 /// Non-negative least squares min |A x - b|, x >= 0 (Lawson-Hanson active set).
 arma::vec nnls(const arma::mat& A, const arma::vec& b);
 

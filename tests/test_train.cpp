@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Trainer: backward pass vs finite differences, accuracy on held-out configurations of the exp
-// slice, byte-identical model files for a seed, and predictor == trainer predictions.
+// slice, byte-identical model files for a seed, predictor == trainer predictions, and the
+// residual memory (table from plausible training configurations, leave-one-out in training, the
+// query path of the predictor).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 
 #include "support/fixtures.hpp"
@@ -99,6 +103,62 @@ Dataset* TrainSlice::data_ = nullptr;
 json* TrainSlice::spec_ = nullptr;
 json* TrainSlice::device_ = nullptr;
 TrainReport* TrainSlice::report_ = nullptr;
+
+/// Values of named op-spec features for one query (the test fails on an encoding error).
+std::vector<double> encode_named(const Encoder& enc, const json& args, const std::vector<std::string>& names) {
+  auto r = enc.encode(args, names);
+  EXPECT_TRUE(r.ok());
+  return r.ok() ? r.value() : std::vector<double>(names.size(), 0.0);
+}
+
+/// The analytical baseline of a model for one query, computed from the model file by hand.
+double baseline_of(const ModelFile& m, const Encoder& enc, const json& args) {
+  const std::vector<double> t = encode_named(enc, args, m.baseline->features);
+  const double key = m.baseline->group.empty() ? 0.0 : encode_named(enc, args, {m.baseline->group})[0];
+  for (const auto& g : m.baseline->groups)
+    if (m.baseline->group.empty() || g.key == key) {
+      double b = g.intercept;
+      for (std::size_t j = 0; j < t.size(); ++j) b += g.coefficients[j] * t[j];
+      return b;
+    }
+  ADD_FAILURE() << "no baseline group";
+  return 0.0;
+}
+
+/// A model's runtime for `args` computed by hand (reference forward pass, linear entry search),
+/// with memory inputs given by `memory_input(lookup index, key) -> {mean, found}`.
+template <class MemoryInput>
+double predict_by_hand(const ModelFile& m, const Encoder& enc, const json& args, MemoryInput memory_input) {
+  std::vector<double> x;
+  for (std::size_t j = 0; j < m.features.size(); ++j) {
+    const std::string& f = m.features[j];
+    double v = 0.0;
+    if (f.rfind(kMemoryFeaturePrefix, 0) == 0) {
+      bool matched = false;
+      for (std::size_t l = 0; l < m.memory->lookups.size(); ++l) {
+        const std::string base = kMemoryFeaturePrefix + m.memory->lookups[l].name;
+        if (f != base + ".mean" && f != base + ".found") continue;
+        const auto [mean, found] = memory_input(l, encode_named(enc, args, m.memory->lookups[l].key));
+        v = f == base + ".mean" ? mean : found;
+        matched = true;
+      }
+      EXPECT_TRUE(matched) << f;
+    } else {
+      v = encode_named(enc, args, {f})[0];
+    }
+    x.push_back((v - m.mean[j]) / m.stddev[j]);
+  }
+  double o = 0.0;
+  for (const auto& net : m.ensemble) o += forward(net, x);
+  return std::exp(o / static_cast<double>(m.ensemble.size())) * baseline_of(m, enc, args);
+}
+
+/// Serving semantics: the entry of the lookup's key, if any.
+std::pair<double, double> table_lookup(const ResidualMemory& mem, const std::vector<double>& key) {
+  for (const auto& e : mem.entries)
+    if (e.key == key) return {e.mean, 1.0};
+  return {0.0, 0.0};
+}
 
 }  // namespace
 
@@ -194,4 +254,217 @@ TEST_F(TrainSlice, RejectsAMissingRecipe) {
     EXPECT_EQ(e.error().code, ErrorCode::training);
     EXPECT_NE(std::string(e.what()).find("no_such_recipe"), std::string::npos);
   }
+}
+
+// ---- residual memory --------------------------------------------------------------------------
+
+TEST(TrainMemory, TableMeansAndLeaveOneOutByHand) {
+  // Keys A = {1, 0}, B = {2, 0}, C = {3, 0}. Members 0, 1, 2 (A), 3 (B); configuration 4 (key A)
+  // is not a member (validation/test). Lookup 0 is the own key; lookup 1 looks up A for everyone.
+  const std::vector<double> A{1, 0}, B{2, 0}, C{3, 0};
+  const std::vector<std::vector<double>> own{A, A, A, B, A};
+  const std::vector<std::vector<std::vector<double>>> lookup{{A, A, A, B, A}, {A, A, A, A, C}};
+  const std::vector<double> residual{0.1, 0.2, 0.6, 0.5, 9.0};
+  const detail::MemoryTable t = detail::build_memory(own, lookup, residual, {0, 1, 2, 3});
+  ASSERT_EQ(t.entries.size(), 2u);
+  EXPECT_EQ(t.entries[0].key, A);
+  EXPECT_EQ(t.entries[0].count, 3);
+  EXPECT_NEAR(t.entries[0].mean, 0.3, 1e-15);
+  EXPECT_EQ(t.entries[1].key, B);
+  EXPECT_EQ(t.entries[1].count, 1);
+  EXPECT_DOUBLE_EQ(t.entries[1].mean, 0.5);
+  ASSERT_EQ(t.inputs.n_rows, 4u);
+  ASSERT_EQ(t.inputs.n_cols, 5u);
+  // Own-key lookup of members: the others' mean.
+  EXPECT_NEAR(t.inputs(0, 0), 0.4, 1e-15);   // (0.2 + 0.6) / 2
+  EXPECT_NEAR(t.inputs(0, 1), 0.35, 1e-15);  // (0.1 + 0.6) / 2
+  EXPECT_NEAR(t.inputs(0, 2), 0.15, 1e-15);  // (0.1 + 0.2) / 2
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(t.inputs(1, i), 1.0);
+  // Member 3 alone under B: not found in training.
+  EXPECT_EQ(t.inputs(0, 3), 0.0);
+  EXPECT_EQ(t.inputs(1, 3), 0.0);
+  // A non-member sees the stored entry.
+  EXPECT_DOUBLE_EQ(t.inputs(0, 4), t.entries[0].mean);
+  EXPECT_EQ(t.inputs(1, 4), 1.0);
+  // Lookup 1: members of A leave themselves out again (their lookup key is their own key);
+  // member 3 (key B) sees all of A; configuration 4 looks up C, which is absent.
+  EXPECT_NEAR(t.inputs(2, 0), 0.4, 1e-15);
+  EXPECT_DOUBLE_EQ(t.inputs(2, 3), t.entries[0].mean);
+  EXPECT_EQ(t.inputs(3, 3), 1.0);
+  EXPECT_EQ(t.inputs(2, 4), 0.0);
+  EXPECT_EQ(t.inputs(3, 4), 0.0);
+}
+
+TEST_F(TrainSlice, MemoryTableHoldsThePlausibleTrainingConfigurationsOnly) {
+  const ModelFile& m = report_->model;
+  ASSERT_TRUE(m.memory.has_value());
+  ASSERT_EQ(m.memory->lookups.size(), 3u);
+  ASSERT_FALSE(m.memory->entries.empty());
+  // Entries sorted by key (deterministic file), keys unique.
+  for (std::size_t i = 1; i < m.memory->entries.size(); ++i)
+    EXPECT_TRUE(m.memory->entries[i - 1].key < m.memory->entries[i].key) << i;
+  // Rebuild the table by hand: residuals of the plausible training configurations against the
+  // fitted baseline, averaged per (shape, buffer, dtype class).
+  const auto configs = aggregate(*data_, kDefaultRejectFactor, nullptr);
+  const Split split = split_by_configuration(configs.size(), 7, 0.15, 0.15);
+  const Encoder enc(m.op_spec, m.device);
+  const PlausibilityResult plaus = judge_plausibility(configs, enc, split.train);
+  std::map<std::vector<double>, std::pair<double, int>> expect;
+  for (std::size_t i : split.train) {
+    if (!plaus.plausible[i]) continue;
+    const double r = std::log(configs[i].label_ns) - std::log(baseline_of(m, enc, configs[i].args));
+    auto& e = expect[encode_named(enc, configs[i].args, m.memory->key)];
+    e.first += r;
+    ++e.second;
+  }
+  ASSERT_EQ(expect.size(), m.memory->entries.size());
+  for (const auto& e : m.memory->entries) {
+    auto it = expect.find(e.key);
+    ASSERT_NE(it, expect.end());
+    EXPECT_EQ(e.count, it->second.second);
+    EXPECT_NEAR(e.mean, it->second.first / it->second.second, 1e-12);
+  }
+}
+
+TEST_F(TrainSlice, PredictorGivesTheTrainersPredictionsForUnseenConfigurations) {
+  const ModelFile& m = report_->model;
+  ASSERT_TRUE(m.memory.has_value());
+  const auto dir = test::temp_dir("train_memory_query");
+  save_model(m, dir / "exp.json", false);
+  const Predictor p(dir);
+  const auto configs = aggregate(*data_, kDefaultRejectFactor, nullptr);
+  const Split split = split_by_configuration(configs.size(), 7, 0.15, 0.15);
+  const Encoder enc(m.op_spec, m.device);
+  const PlausibilityResult plaus = judge_plausibility(configs, enc, split.train);
+  std::vector<bool> hit;
+  const std::vector<double> trainer = predict_configurations(m, configs, &hit);
+  std::size_t hits = 0;
+  std::vector<double> pred_val, meas_val;
+  for (const auto* part : {&split.validation, &split.test})
+    for (std::size_t i : *part) {
+      const auto r = p.predict(json::parse(json({{"op", "ttnn.exp"}, {"args", configs[i].args}}).dump()));
+      ASSERT_TRUE(r.ok()) << r.error().describe();
+      const double by_hand = predict_by_hand(m, enc, configs[i].args, [&](std::size_t, const std::vector<double>& key) {
+        return table_lookup(*m.memory, key);
+      });
+      EXPECT_NEAR(r.value().runtime_ns / by_hand, 1.0, 1e-12) << configs[i].key;
+      EXPECT_NEAR(r.value().runtime_ns / trainer[i], 1.0, 1e-12) << configs[i].key;
+      hits += hit[i] ? 1 : 0;
+      if (part == &split.validation && plaus.plausible[i]) {
+        pred_val.push_back(r.value().runtime_ns);
+        meas_val.push_back(configs[i].label_ns);
+      }
+    }
+  EXPECT_GT(hits, 0u);  // the slice has siblings: the lookups are exercised
+  // The trainer's own validation predictions (its in-memory features, used to pick the model)
+  // give the same metrics as the predictor's.
+  const json& search = m.provenance["search"];
+  json trainer_val;
+  if (search["ensemble"].is_object() && search["ensemble"]["kept"].get<bool>())
+    trainer_val = search["ensemble"]["validation_ensemble"];
+  else
+    for (const auto& c : search["candidates"])
+      if (c["chosen"].get<bool>()) trainer_val = c["validation_plausible"];
+  ASSERT_TRUE(trainer_val.is_object());
+  const Metrics served = compute_metrics(pred_val, meas_val);
+  EXPECT_EQ(served.n, trainer_val["n"].get<std::size_t>());
+  EXPECT_DOUBLE_EQ(served.within_10, trainer_val["within_10"].get<double>());
+  EXPECT_NEAR(served.median_ape, trainer_val["median_ape"].get<double>(), 1e-9);
+  EXPECT_NEAR(served.mean_ape, trainer_val["mean_ape"].get<double>(), 1e-9);
+  // The no-hit breakdown is reported.
+  ASSERT_TRUE(report_->metrics.contains("test_plausible_no_memory_hit"));
+  ASSERT_TRUE(report_->metrics.contains("validation_plausible_no_memory_hit"));
+}
+
+TEST_F(TrainSlice, ATrainingConfigurationFindsItselfAtServeTimeButNotInTraining) {
+  const ModelFile& m = report_->model;
+  ASSERT_TRUE(m.memory.has_value());
+  const auto dir = test::temp_dir("train_memory_self");
+  save_model(m, dir / "exp.json", false);
+  const Predictor p(dir);
+  const auto configs = aggregate(*data_, kDefaultRejectFactor, nullptr);
+  const Split split = split_by_configuration(configs.size(), 7, 0.15, 0.15);
+  const Encoder enc(m.op_spec, m.device);
+  const PlausibilityResult plaus = judge_plausibility(configs, enc, split.train);
+  // A plausible training configuration alone under its key: in training its "same" lookup found
+  // nothing (leave-one-out), at serve time it finds its own residual.
+  const std::size_t same = 0;
+  ASSERT_EQ(m.memory->lookups[same].name, "same");
+  ASSERT_EQ(m.memory->lookups[same].key, m.memory->key);
+  std::size_t checked = 0;
+  for (std::size_t i : split.train) {
+    if (!plaus.plausible[i]) continue;
+    const std::vector<double> own_key = encode_named(enc, configs[i].args, m.memory->key);
+    const auto entry = std::find_if(m.memory->entries.begin(), m.memory->entries.end(),
+                                    [&](const ResidualMemory::Entry& e) { return e.key == own_key; });
+    ASSERT_NE(entry, m.memory->entries.end()) << configs[i].key;
+    if (entry->count != 1) continue;
+    const double own_residual = std::log(configs[i].label_ns) - std::log(baseline_of(m, enc, configs[i].args));
+    EXPECT_NEAR(entry->mean, own_residual, 1e-12);  // the entry is the configuration itself
+    const auto r = p.predict(json{{"op", "ttnn.exp"}, {"args", configs[i].args}});
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    const double with_self = predict_by_hand(m, enc, configs[i].args, [&](std::size_t, const std::vector<double>& key) {
+      return table_lookup(*m.memory, key);
+    });
+    const double left_out = predict_by_hand(m, enc, configs[i].args, [&](std::size_t l, const std::vector<double>& key) {
+      return l == same ? std::pair<double, double>{0.0, 0.0} : table_lookup(*m.memory, key);
+    });
+    EXPECT_NEAR(r.value().runtime_ns / with_self, 1.0, 1e-12) << configs[i].key;
+    EXPECT_GT(std::fabs(r.value().runtime_ns / left_out - 1.0), 1e-9) << configs[i].key;
+    if (++checked == 5) break;
+  }
+  EXPECT_GT(checked, 0u);
+}
+
+TEST_F(TrainSlice, ARecipeWithoutMemoryTrainsWithoutOne) {
+  json spec = *spec_;
+  json& recipe = spec["recipes"]["trained"];
+  recipe.erase("memory");
+  json features = json::array();
+  for (const auto& f : recipe["features"])
+    if (f.get<std::string>().rfind(kMemoryFeaturePrefix, 0) != 0) features.push_back(f);
+  recipe["features"] = features;
+  TrainOptions o = slice_options(0);
+  o.candidates.resize(1);
+  const TrainReport r = train(*data_, spec, *device_, o, "slice");
+  EXPECT_FALSE(r.model.memory.has_value());
+  EXPECT_FALSE(r.metrics.contains("test_plausible_no_memory_hit"));
+  EXPECT_FALSE(to_json(r.model).contains("residual_memory") && !to_json(r.model)["residual_memory"].is_null());
+}
+
+TEST_F(TrainSlice, RejectsAMemoryFeatureOfNoLookup) {
+  json spec = *spec_;
+  spec["recipes"]["trained"]["features"].push_back("memory.no_such_lookup.mean");
+  try {
+    train(*data_, spec, *device_, slice_options(1), "slice");
+    FAIL() << "expected TorpError";
+  } catch (const TorpError& e) {
+    EXPECT_EQ(e.error().code, ErrorCode::training);
+    EXPECT_NE(std::string(e.what()).find("memory.no_such_lookup.mean"), std::string::npos);
+  }
+  spec = *spec_;
+  spec["recipes"]["trained"]["memory"]["lookups"][1]["key"].erase(0);  // wrong key length
+  EXPECT_THROW(train(*data_, spec, *device_, slice_options(1), "slice"), TorpError);
+}
+
+TEST_F(TrainSlice, AModelFileNamingAnUnknownMemoryLookupIsRejected) {
+  json doc = to_json(report_->model);
+  ASSERT_NO_THROW(parse_model(doc, "trained"));
+  auto expect_rejected = [](const json& d) {
+    try {
+      parse_model(d, "bad");
+      FAIL() << "expected TorpError";
+    } catch (const TorpError& e) {
+      EXPECT_EQ(e.error().code, ErrorCode::model_format);
+    }
+  };
+  json renamed = doc;
+  json& features = renamed["features"];
+  const auto it = std::find(features.begin(), features.end(), json("memory.same.mean"));
+  ASSERT_NE(it, features.end());
+  *it = "memory.nope.mean";
+  expect_rejected(renamed);
+  json no_memory = doc;
+  no_memory["residual_memory"] = nullptr;  // memory features without a memory
+  expect_rejected(no_memory);
 }

@@ -61,13 +61,21 @@ PlausibilityResult judge_plausibility(const std::vector<Configuration>& configs,
 /// Runtimes of `configs` computed by `model` exactly as the Predictor computes them (its frozen
 /// op spec and device, applies_when, requires, normalization, ensemble, baseline). NaN where the
 /// model does not serve a configuration (does not apply, rejects it, or its output is invalid).
-std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs);
+/// A residual memory is looked up as the predictor does (a configuration of the model's training
+/// data finds its own residual). With `memory_hit`, it receives per configuration whether any
+/// memory lookup found an entry (false without a memory or without a prediction).
+std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs,
+                                           std::vector<bool>* memory_hit = nullptr);
 
 /// Metrics of the parts of a split: {"validation", "validation_plausible", "test", "test_plausible",
 /// "not_served": {"validation", "test"}}. Configurations without a prediction (NaN) are counted in
-/// not_served and left out of the metrics.
+/// not_served and left out of the metrics. With `memory_hit` (a model with a residual memory) also
+/// "validation_plausible_no_memory_hit" and "test_plausible_no_memory_hit": the plausible
+/// configurations no memory lookup finds anything for (e.g. shapes absent from the training data),
+/// what to expect for an unseen shape.
 nlohmann::json split_metrics(const std::vector<double>& predicted, const std::vector<Configuration>& configs,
-                             const Split& split, const std::vector<bool>& plausible);
+                             const Split& split, const std::vector<bool>& plausible,
+                             const std::vector<bool>* memory_hit = nullptr);
 
 /// How `torp eval` re-creates a model's split; by default read from its provenance.
 struct EvaluationOptions {

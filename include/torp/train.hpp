@@ -9,6 +9,12 @@
 //   "baseline":     {"group": NAME,      optional; per value of this feature (omit: one group)
 //                    "terms": [NAME...]} baseline = intercept + sum coef_i * term_i, coefficients
 //                                        >= 0, least absolute log deviations (robust)
+//   "memory":       {"key": [NAME...],   optional residual memory (docs/op-spec.md): mean residual
+//                    "lookups": [{"name",   log(label / baseline) of the plausible training
+//                      "key": [NAME...]}]}  configurations per key; each lookup feeds the network
+//                                        "memory.<name>.mean" and "memory.<name>.found" (features
+//                                        list them); a training configuration's own-key lookup
+//                                        leaves it out
 //   "applies_when": [EXPR, ...]          copied to the model's selection (else no_model)
 //   "requires":     [{expr, message}]    copied to the model's selection (else invalid_argument)
 //   "priority":     N                    optional, else TrainOptions::priority
