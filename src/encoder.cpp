@@ -611,17 +611,17 @@ struct Encoder::Impl {
     }
   }
 
-  double fail(Ctx& c, ErrorCode code, std::string msg, std::string path) const {
+  __attribute__((noinline, cold)) double fail(Ctx& c, ErrorCode code, std::string msg, std::string path) const {
     if (!c.err) c.err = Error{code, std::move(msg), std::move(path)};
     return std::nan("");
   }
 
-  double absent(Ctx& c, int ai) const {
+  __attribute__((noinline, cold)) double absent(Ctx& c, int ai) const {
     return fail(c, ErrorCode::invalid_argument, "argument '" + args[ai].name + "' is required here but absent",
                 arg_path(c.b, ai));
   }
 
-  double tensor_prop(Ctx& c, const Node& n) const {
+  __attribute__((noinline)) double tensor_prop(Ctx& c, const Node& n) const {
     const Bindings::Arg& a = c.b.args[n.arg];
     if (n.prop == TProp::present) return a.present ? 1.0 : 0.0;
     if (!a.present) return absent(c, n.arg);
@@ -686,19 +686,9 @@ struct Encoder::Impl {
     return v;
   }
 
-  double eval(Ctx& c, int ni) const {
-    const Node& n = nodes[ni];
+  // Out of line so that eval() keeps a small frame: it is the interpreter's hot loop.
+  __attribute__((noinline)) double eval_dim(Ctx& c, const Node& n) const {
     auto k = [&](int i) { return eval(c, n.kids[i]); };
-    switch (n.kind) {
-      case NodeKind::constant: return n.value;
-      case NodeKind::scalar_arg: {
-        const Bindings::Arg& a = c.b.args[n.arg];
-        if (!a.present) return absent(c, n.arg);
-        return a.number;
-      }
-      case NodeKind::arg_present: return c.b.args[n.arg].present ? 1.0 : 0.0;
-      case NodeKind::tensor_prop: return tensor_prop(c, n);
-      case NodeKind::tensor_dim: {
         const Bindings::Arg& a = c.b.args[n.arg];
         if (!a.present) return absent(c, n.arg);
         double di = k(0);
@@ -715,23 +705,39 @@ struct Encoder::Impl {
                       prop_path(c.b, n.arg, TProp::rank));
         }
         return static_cast<double>(a.tensor.shape[static_cast<std::size_t>(i)]);
-      }
-      case NodeKind::object_field: {
+        }
+
+  __attribute__((noinline)) double eval_field(Ctx& c, const Node& n) const {
         const Bindings::Arg& a = c.b.args[n.arg];
         if (!a.present) return absent(c, n.arg);
         const FieldSpec& fs = args[n.arg].fields[n.field];
-        std::string fpath = arg_path(c.b, n.arg) + "/" + fs.name;
         auto it = a.object->find(fs.name);
         if (it == a.object->end() || it->is_null()) {
           if (fs.default_value) return *fs.default_value;
-          return fail(c, ErrorCode::invalid_argument, "field '" + fs.name + "' is missing", fpath);
+          return fail(c, ErrorCode::invalid_argument, "field '" + fs.name + "' is missing", arg_path(c.b, n.arg) + "/" + fs.name);
         }
         auto v = read_scalar(*it, fs.type, fs.enum_kind);
         if (!v)
           return fail(c, ErrorCode::invalid_argument,
-                      "field '" + fs.name + "' must be " + type_word(fs.type) + ", got " + it->dump(), fpath);
+                      "field '" + fs.name + "' must be " + type_word(fs.type) + ", got " + it->dump(),
+                      arg_path(c.b, n.arg) + "/" + fs.name);
         return *v;
+        }
+
+  double eval(Ctx& c, int ni) const {
+    const Node& n = nodes[ni];
+    auto k = [&](int i) { return eval(c, n.kids[i]); };
+    switch (n.kind) {
+      case NodeKind::constant: return n.value;
+      case NodeKind::scalar_arg: {
+        const Bindings::Arg& a = c.b.args[n.arg];
+        if (!a.present) return absent(c, n.arg);
+        return a.number;
       }
+      case NodeKind::arg_present: return c.b.args[n.arg].present ? 1.0 : 0.0;
+      case NodeKind::tensor_prop: return tensor_prop(c, n);
+      case NodeKind::tensor_dim: return eval_dim(c, n);
+      case NodeKind::object_field: return eval_field(c, n);
       case NodeKind::feature: return eval_feature(c, n.feature);
       case NodeKind::neg: return -k(0);
       case NodeKind::not_: return k(0) == 0.0 ? 1.0 : 0.0;
@@ -762,7 +768,7 @@ struct Encoder::Impl {
     return 0;
   }
 
-  double call(Ctx& c, const Node& n) const {
+  __attribute__((noinline)) double call(Ctx& c, const Node& n) const {
     auto k = [&](std::size_t i) { return eval(c, n.kids[i]); };
     switch (n.fn) {
       case Fn::ceil: return std::ceil(k(0));

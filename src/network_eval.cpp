@@ -26,20 +26,22 @@ void dense_generic(const double* __restrict x, int in, const double* __restrict 
     for (int o = 0; o < out; ++o) y[o] = y[o] > 0.0 ? y[o] : 0.0;
 }
 
+/// Widest layer input the single-query kernel takes (FastNetwork checks it at load).
+constexpr int kMaxWidth = 4096;
+
 /// Blocks of 4 * kVecs outputs whose accumulators stay in registers across all inputs: one load
 /// and one FMA per 4 multiply-adds, and kVecs independent dependency chains.
 template <int kVecs>
 __attribute__((target("avx2,fma"), always_inline)) inline int dense_block_avx2(
-    const double* __restrict x, int in, const double* __restrict wt, const double* __restrict bias, int out,
-    double* __restrict y, bool relu, int o0) {
+    const double* __restrict x, const int* __restrict nz, int n_nz, const double* __restrict wt,
+    const double* __restrict bias, int out, double* __restrict y, bool relu, int o0) {
   const __m256d zero = _mm256_setzero_pd();
   for (; o0 + 4 * kVecs <= out; o0 += 4 * kVecs) {
     __m256d acc[kVecs];
     for (int j = 0; j < kVecs; ++j) acc[j] = _mm256_loadu_pd(bias + o0 + 4 * j);
-    for (int i = 0; i < in; ++i) {
-      const double xi = x[i];
-      if (xi == 0.0) continue;
-      const __m256d xv = _mm256_set1_pd(xi);
+    for (int t = 0; t < n_nz; ++t) {
+      const int i = nz[t];
+      const __m256d xv = _mm256_set1_pd(x[i]);
       const double* w = wt + static_cast<long>(i) * out + o0;
       for (int j = 0; j < kVecs; ++j) acc[j] = _mm256_fmadd_pd(xv, _mm256_loadu_pd(w + 4 * j), acc[j]);
     }
@@ -64,8 +66,16 @@ __attribute__((target("avx2,fma"), always_inline)) inline void dense_tail(const 
 __attribute__((target("avx2,fma"))) void dense_avx2(const double* __restrict x, int in, const double* __restrict wt,
                                                     const double* __restrict bias, int out, double* __restrict y,
                                                     bool relu) {
-  int o = dense_block_avx2<8>(x, in, wt, bias, out, y, relu, 0);
-  o = dense_block_avx2<1>(x, in, wt, bias, out, y, relu, o);
+  // Inputs that are exactly zero (ReLU) add exact zeros: list the others once, without branches,
+  // instead of testing every input in every block (an unpredictable branch).
+  int nz[kMaxWidth];
+  int n_nz = 0;
+  for (int i = 0; i < in; ++i) {
+    nz[n_nz] = i;
+    n_nz += x[i] != 0.0 ? 1 : 0;
+  }
+  int o = dense_block_avx2<8>(x, nz, n_nz, wt, bias, out, y, relu, 0);
+  o = dense_block_avx2<1>(x, nz, n_nz, wt, bias, out, y, relu, o);
   dense_tail(x, in, wt, bias, out, y, relu, o);
 }
 
@@ -134,6 +144,9 @@ const auto dense_rows = kAvx2 ? dense_rows_avx2 : dense_rows_generic;
 
 FastNetwork::FastNetwork(const Network& net) {
   for (const auto& d : net.layers) {
+    if (d.in > kMaxWidth)
+      throw TorpError(ErrorCode::model_format, "layer input width " + std::to_string(d.in) + " exceeds " +
+                                                   std::to_string(kMaxWidth) + ", the widest TORP serves");
     Layer l{d.in, d.out, std::vector<double>(static_cast<std::size_t>(d.in) * d.out), d.bias};
     for (int o = 0; o < d.out; ++o)
       for (int i = 0; i < d.in; ++i)
@@ -156,18 +169,25 @@ double FastNetwork::forward(const double* x, double* a, double* b) const {
 }
 
 void FastNetwork::forward_batch(const double* x, std::size_t n, std::vector<double>& out) const {
+  // Rows go through all layers in tiles small enough that activations stay in L1/L2.
+  constexpr std::size_t kTile = 32;
   thread_local std::vector<double> a, b;
-  a.resize(n * max_width_);
-  b.resize(n * max_width_);
-  const double* cur = x;
-  std::vector<double>* bufs[2] = {&a, &b};
-  for (std::size_t l = 0; l < layers_.size(); ++l) {
-    const Layer& L = layers_[l];
-    double* y = bufs[l % 2]->data();
-    dense_rows(cur, n, L.in, L.wt.data(), L.bias.data(), L.out, y, l + 1 < layers_.size());
-    cur = y;
+  a.resize(kTile * max_width_);
+  b.resize(kTile * max_width_);
+  out.resize(n);
+  const std::size_t in0 = layers_.empty() ? 0 : static_cast<std::size_t>(layers_.front().in);
+  for (std::size_t r0 = 0; r0 < n; r0 += kTile) {
+    const std::size_t rows = std::min(kTile, n - r0);
+    const double* cur = x + r0 * in0;
+    double* bufs[2] = {a.data(), b.data()};
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const Layer& L = layers_[l];
+      double* y = bufs[l % 2];
+      dense_rows(cur, rows, L.in, L.wt.data(), L.bias.data(), L.out, y, l + 1 < layers_.size());
+      cur = y;
+    }
+    std::copy(cur, cur + rows, out.begin() + static_cast<long>(r0));  // the last layer has one output
   }
-  out.assign(cur, cur + n);  // the last layer has one output
 }
 
 }  // namespace torp::detail

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 #include <variant>
@@ -39,7 +40,12 @@ namespace {
 struct KeyHash {
   std::size_t operator()(const std::vector<double>& k) const noexcept {
     std::size_t h = 1469598103934665603ull;
-    for (double d : k) h = (h ^ std::hash<double>{}(d)) * 1099511628211ull;
+    for (double d : k) {
+      std::uint64_t bits = 0;
+      if (d != 0.0) std::memcpy(&bits, &d, sizeof bits);  // +0 and -0 compare equal: one hash
+      h = (h ^ bits) * 1099511628211ull;
+      h ^= h >> 29;
+    }
     return h;
   }
 };

@@ -732,7 +732,9 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
     if (better(results[i].validation, results[best].validation)) best = i;
   Hyperparameters chosen = candidates[best];
 
-  // Optional ensemble: extra members with derived seeds; kept only if validation improves.
+  // Optional ensemble: extra members with derived seeds. Every member is paid for on every query,
+  // so the ensemble is kept only if it puts at least kEnsembleMinGain more validation
+  // configurations within ±10% than the single network.
   std::vector<detail::Mlp> members{results[best].fit.net};
   json ensemble_summary = nullptr;
   int total_epochs = 0;
@@ -751,7 +753,8 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
     }
     avg /= static_cast<double>(chosen.ensemble);
     const Metrics ens = validation_metrics(avg);
-    const bool keep = better(ens, results[best].validation);
+    constexpr double kEnsembleMinGain = 0.005;  // 0.5 percentage points
+    const bool keep = ens.within_10 >= results[best].validation.within_10 + kEnsembleMinGain;
     ensemble_summary = {{"members", chosen.ensemble},
                         {"validation_single", to_json(results[best].validation)},
                         {"validation_ensemble", to_json(ens)},
