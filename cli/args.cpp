@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "args.hpp"
 
+#include <fstream>
 #include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "torp/error.hpp"
 #include <sstream>
 
 namespace torp::cli {
@@ -124,6 +129,23 @@ std::optional<std::string> Args::pos(const std::string& name) const {
 
 void error(const std::string& command, const std::string& message) {
   std::cerr << "torp " << command << ": error: " << message << "\n";
+}
+
+bool require(const Args& a, const std::string& command, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (!a.has(n)) {
+      error(command, std::string("option --") + n + " is required (see torp " + command + " --help)");
+      return false;
+    }
+  return true;
+}
+
+nlohmann::json read_json_file(const std::string& file, const char* what) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw TorpError(ErrorCode::io, std::string("cannot read ") + what + " " + file);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw TorpError(ErrorCode::io, std::string(what) + " " + file + " is not valid JSON");
+  return j;
 }
 
 }  // namespace torp::cli

@@ -3,10 +3,14 @@
 // help text, so --help is always complete.
 #pragma once
 
+#include <charconv>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace torp::cli {
 
@@ -54,5 +58,26 @@ class Args {
 
 /// Print "torp <command>: error: <message>" to stderr.
 void error(const std::string& command, const std::string& message);
+
+/// Options a command needs but Args declares optional: reports the first missing one.
+bool require(const Args& a, const std::string& command, std::initializer_list<const char*> names);
+
+/// Read a JSON file (op spec, device, config); TorpError(io) naming `what` and the file.
+nlohmann::json read_json_file(const std::string& file, const char* what);
+
+/// Parse the whole string as a number of type T (int, double, ...); false if it is not one.
+template <class T>
+bool parse_value(const std::string& s, T& out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+}
+
+/// The whole string as a number of type T, or nullopt.
+template <class T>
+std::optional<T> parse_as(const std::string& s) {
+  T v{};
+  if (!parse_value(s, v)) return std::nullopt;
+  return v;
+}
 
 }  // namespace torp::cli

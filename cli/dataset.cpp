@@ -19,31 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 
-json read_json(const std::string& file, const char* what) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw TorpError(ErrorCode::io, std::string("cannot read ") + what + " " + file);
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded()) throw TorpError(ErrorCode::io, std::string(what) + " " + file + " is not valid JSON");
-  return j;
-}
-
-/// Options every command needs but Args declares optional; reports the missing one.
-bool require(const Args& a, const std::string& command, std::initializer_list<const char*> names) {
-  for (const char* n : names)
-    if (!a.has(n)) {
-      error(command, std::string("option --") + n + " is required (see torp " + command + " --help)");
-      return false;
-    }
-  return true;
-}
-
-std::optional<double> parse_number(const std::string& s) {
-  double v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 std::string fmt_ns(double ns) {
   std::ostringstream o;
   if (ns >= 1e6) o << std::fixed << std::setprecision(3) << ns / 1e6 << " ms";
@@ -72,7 +47,7 @@ int import_csv(int argc, char** argv) {
   if (!require(a, cmd, {"device", "op"})) return kExitUsage;
   const std::string csv = *a.pos("CSV"), out = *a.pos("OUT");
   CsvLayout layout = a.has("layout") ? parse_csv_layout(a.get("layout")) : detect_csv_layout(csv);
-  json device = read_json(a.get("device"), "device description");
+  json device = read_json_file(a.get("device"), "device description");
   json prov = {{"op", a.get("op")}, {"tt_metal_commit", a.maybe("tt-metal-commit") ? json(a.get("tt-metal-commit")) : json()}};
   if (a.has("source")) prov["source"] = a.get("source");
   if (a.has("notes")) prov["notes"] = a.get("notes");
@@ -117,8 +92,8 @@ int import_sweep_cmd(int argc, char** argv) {
   std::vector<std::filesystem::path> results;
   for (const auto& r : a.all("results")) results.emplace_back(r);
   SweepImportReport rep;
-  Dataset d = import_sweep(a.get("vectors"), results, read_json(a.get("op-spec"), "op spec"),
-                           read_json(a.get("device"), "device description"), opt, &rep);
+  Dataset d = import_sweep(a.get("vectors"), results, read_json_file(a.get("op-spec"), "op spec"),
+                           read_json_file(a.get("device"), "device description"), opt, &rep);
   std::cerr << "torp dataset: " << rep.vectors << " vectors, " << rep.records << " result records in "
             << results.size() << " file(s); " << rep.imported << " imported, " << rep.dropped_total() << " dropped\n";
   for (std::size_t i = 0; i < kSweepDropReasons; ++i) {
@@ -151,7 +126,7 @@ int info(int argc, char** argv) {
       .flag("json", "print one JSON object instead of text")
       .positional("FILE", "dataset file (.jsonl)");
   if (int rc = a.parse(argc, argv); rc >= 0) return rc;
-  auto factor = parse_number(a.get("reject-factor"));
+  auto factor = parse_as<double>(a.get("reject-factor"));
   if (!factor) {
     error(cmd, "--reject-factor needs a number, got '" + a.get("reject-factor") + "'");
     return kExitUsage;
@@ -227,8 +202,8 @@ int sample(int argc, char** argv) {
       .positional("OUT", "the slice to write (.jsonl)");
   if (int rc = a.parse(argc, argv); rc >= 0) return rc;
   if (!require(a, cmd, {"every"})) return kExitUsage;
-  auto every = parse_number(a.get("every"));
-  auto offset = parse_number(a.get("offset"));
+  auto every = parse_as<double>(a.get("every"));
+  auto offset = parse_as<double>(a.get("offset"));
   if (!every || *every < 1 || *every != static_cast<std::size_t>(*every) || !offset || *offset < 0 ||
       *offset >= *every || *offset != static_cast<std::size_t>(*offset)) {
     error(cmd, "--every needs an integer N >= 1 and --offset an integer in [0, N)");

@@ -9,16 +9,6 @@
 #include "torp/evaluate.hpp"
 
 namespace torp::cli {
-namespace {
-
-template <class T>
-bool parse_value(const std::string& s, T& out) {
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
-}
-
-}  // namespace
-
 int cmd_eval(int argc, char** argv) {
   Args a("eval", "Evaluate a model on a dataset's held-out configurations: metrics table and HTML report.",
          "The dataset is aggregated (median of repeats) and split by configuration exactly as `torp train`\n"

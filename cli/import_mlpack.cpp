@@ -18,28 +18,13 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-json read_json_file(const std::string& file, const char* what, ErrorCode code) {
-  std::ifstream in(file);
-  if (!in) throw TorpError(ErrorCode::io, std::string("cannot open ") + what + " " + file);
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded()) throw TorpError(code, file + ": " + what + " is not valid JSON");
-  return j;
-}
-
-std::optional<int> parse_int(const std::string& s) {
-  int v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 std::optional<std::vector<int>> parse_widths(const std::string& s) {
   std::vector<int> out;
   std::size_t start = 0;
   while (start <= s.size()) {
     std::size_t comma = s.find(',', start);
     if (comma == std::string::npos) comma = s.size();
-    auto v = parse_int(s.substr(start, comma - start));
+    auto v = parse_as<int>(s.substr(start, comma - start));
     if (!v || *v <= 0) return std::nullopt;
     out.push_back(*v);
     start = comma + 1;
@@ -115,7 +100,7 @@ int cmd_import_mlpack(int argc, char** argv) {
     error("import-mlpack", "--config and --config-name go together");
     return kExitUsage;
   }
-  auto priority = parse_int(a.get("priority"));
+  auto priority = parse_as<int>(a.get("priority"));
   if (!priority) {
     error("import-mlpack", "--priority must be an integer, got '" + a.get("priority") + "'");
     return kExitUsage;
@@ -124,14 +109,14 @@ int cmd_import_mlpack(int argc, char** argv) {
   MlpackImportOptions o;
   o.id = a.get("id");
   o.recipe = a.get("recipe");
-  o.op_spec = read_json_file(a.get("op-spec"), "op spec", ErrorCode::op_spec);
-  o.device = read_json_file(a.get("device"), "device description", ErrorCode::io);
+  o.op_spec = read_json_file(a.get("op-spec"), "op spec");
+  o.device = read_json_file(a.get("device"), "device description");
   o.applies_when = a.all("applies-when");
   o.priority = *priority;
 
   json entry = json::object();
   if (a.has("config")) {
-    json config = read_json_file(a.get("config"), "mlp config", ErrorCode::io);
+    json config = read_json_file(a.get("config"), "mlp config");
     const std::string name = a.get("config-name");
     if (!config.contains("models") || !config["models"].is_object() || !config["models"].contains(name)) {
       std::string names;

@@ -16,20 +16,6 @@ namespace {
 
 using json = nlohmann::json;
 
-json read_json(const std::string& file, const char* what) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw TorpError(ErrorCode::io, std::string("cannot read ") + what + " " + file);
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded()) throw TorpError(ErrorCode::io, std::string(what) + " " + file + " is not valid JSON");
-  return j;
-}
-
-template <class T>
-bool parse_value(const std::string& s, T& out) {
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
-}
-
 const char* const kTrainDescription =
     "Pipeline (deterministic: the same seed and inputs give a byte-identical model file):\n"
     "  1. Aggregate: rows with the same arguments are one configuration; its label is the median\n"
@@ -55,7 +41,8 @@ const char* const kTrainDescription =
     "     validation) in parallel on --threads cores; the winner has the most validation\n"
     "     configurations within ±10%, then the lowest median APE. Test data never influences a\n"
     "     choice. With \"ensemble\": N > 1, N-1 more networks of the winner's shape are trained and\n"
-    "     kept only if the averaged ensemble is better on validation.\n"
+    "     kept only if the averaged ensemble puts at least 0.5 percentage points more validation\n"
+    "     configurations within ±10% (every member costs time on every query).\n"
     "  6. Metrics of the chosen model on validation and test configurations go into the model's\n"
     "     provenance, with the dataset's sha256, seed, split, recipe, search and outlier counts;\n"
     "     with a memory also for plausible configurations no lookup finds (unseen shapes).\n"
@@ -103,7 +90,7 @@ int cmd_train(int argc, char** argv) {
   std::cerr << "torp train: reading " << opt.dataset_file << std::endl;
   const Dataset data = load_dataset(opt.dataset_file);
   const std::string sha = sha256_file(opt.dataset_file);
-  TrainReport r = train(data, read_json(a.get("op-spec"), "op spec"), read_json(a.get("device"), "device description"),
+  TrainReport r = train(data, read_json_file(a.get("op-spec"), "op spec"), read_json_file(a.get("device"), "device description"),
                         opt, sha);
   save_model(r.model, out, a.flag_set("force"));
   std::cerr << "torp train: wrote " << out << " (model " << r.model.id << ", " << r.model.ensemble.size()
