@@ -58,3 +58,38 @@ TEST(ShippedModels, SampleQueriesGetTheDocumentedAnswers) {
       "error:no_model", "error:invalid_argument", "error:unknown_op"};
   EXPECT_EQ(codes, want);
 }
+
+TEST(ShippedModels, MatmulAnswersOnlyForHeightShardedA) {
+  using nlohmann::json;
+  torp::Predictor p(torp::test::source_dir() / "models");
+  json grid = json::array({{{"start", {{"x", 0}, {"y", 0}}}, {"end", {{"x", 7}, {"y", 0}}}}});
+  json sharded = {{"buffer_type", "L1"}, {"memory_layout", "HEIGHT_SHARDED"},
+                  {"shard_spec", {{"grid", grid}, {"shape", {320, 384}}, {"orientation", "ROW_MAJOR"}}}};
+  json b = torp::test::full_tensor({1, 1, 384, 288}, 0, 0);
+  json a = {{"logical_shape", {2560, 384}}, {"layout", "TILE"}, {"memory_config", sharded}};
+  auto ok = p.predict("ttnn.matmul", json{{"input_tensor_a", a}, {"input_tensor_b", b}});
+  ASSERT_TRUE(ok.ok()) << ok.error().describe();
+  EXPECT_EQ(ok.value().model_id, "wormhole_n300/matmul");
+  // The same product with a of rank 4 ([1, 1, m, k]) is the same configuration.
+  json a4 = a;
+  a4["logical_shape"] = {1, 1, 2560, 384};
+  auto rank4 = p.predict("ttnn.matmul", json{{"input_tensor_a", a4}, {"input_tensor_b", b}});
+  ASSERT_TRUE(rank4.ok());
+  EXPECT_EQ(rank4.value().runtime_ns, ok.value().runtime_ns);
+  for (const json& mc : {json{{"buffer_type", "DRAM"}, {"memory_layout", "INTERLEAVED"}},
+                         json{{"buffer_type", "L1"}, {"memory_layout", "WIDTH_SHARDED"}, {"shard_spec", sharded["shard_spec"]}}}) {
+    json other = a;
+    other["memory_config"] = mc;
+    auto r = p.predict("ttnn.matmul", json{{"input_tensor_a", other}, {"input_tensor_b", b}});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, torp::ErrorCode::no_model) << mc.dump();
+  }
+  // A batched b is another op shape: no model either.
+  auto batched = p.predict("ttnn.matmul", json{{"input_tensor_a", a}, {"input_tensor_b", torp::test::full_tensor({4, 1, 384, 288}, 0, 0)}});
+  ASSERT_FALSE(batched.ok());
+  EXPECT_EQ(batched.error().code, torp::ErrorCode::no_model);
+  // Inner dimensions must agree.
+  auto mismatch = p.predict("ttnn.matmul", json{{"input_tensor_a", a}, {"input_tensor_b", torp::test::full_tensor({1, 1, 320, 288}, 0, 0)}});
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().code, torp::ErrorCode::invalid_argument);
+}
