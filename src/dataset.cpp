@@ -298,19 +298,36 @@ CsvRow split_csv_line(std::string_view line, std::size_t line_no) {
   return r;
 }
 
+/// The non-blank lines of a text with their 1-based numbers ("\r\n" endings accepted).
+class Lines {
+ public:
+  Lines(std::string_view text, std::size_t start) : text_(text), pos_(start) {}
+  bool next(std::string_view& line, std::size_t& number) {
+    while (pos_ < text_.size()) {
+      std::size_t nl = text_.find('\n', pos_);
+      line = text_.substr(pos_, (nl == std::string_view::npos ? text_.size() : nl) - pos_);
+      pos_ = nl == std::string_view::npos ? text_.size() : nl + 1;
+      number = ++line_no_;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (!blank(line)) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::string_view text_;
+  std::size_t pos_;
+  std::size_t line_no_ = 0;
+};
+
 Csv read_csv(const fs::path& path, bool header_only) {
   Csv c;
   c.file = path.string();
   std::string text = read_file(path);
   std::size_t pos = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0, line_no = 0;  // skip a UTF-8 BOM
   bool have_header = false;
-  while (pos < text.size()) {
-    std::size_t nl = text.find('\n', pos);
-    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (blank(line)) continue;
+  std::string_view line;
+  for (Lines lines(text, pos); lines.next(line, line_no);) {
     if (!have_header) {
       c.header = split_csv_line(line, line_no);
       have_header = true;
@@ -527,13 +544,8 @@ Dataset load_dataset(const fs::path& file) {
   Dataset d;
   bool have_header = false;
   std::size_t pos = 0, line_no = 0;
-  while (pos < text.size()) {
-    std::size_t nl = text.find('\n', pos);
-    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (blank(line)) continue;
+  std::string_view line;
+  for (Lines lines(text, pos); lines.next(line, line_no);) {
     json j = parse_line(name, line_no, line);
     if (!have_header) {
       check_header(j, name, line_no, line);

@@ -242,14 +242,6 @@ class PyLiteral {
 
 Error bad(std::string msg) { return Error{ErrorCode::dataset, std::move(msg), {}}; }
 
-std::optional<std::int64_t> integer(const json& v) {
-  if (v.is_number_integer()) return v.get<std::int64_t>();
-  if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<std::int64_t>(d);
-  }
-  return std::nullopt;
-}
 
 Result<std::string> enum_field(EnumKind kind, const json& v, const char* what) {
   auto e = parse_enum(kind, v);
@@ -267,7 +259,7 @@ Result<json> core_ranges(const json& grid) {
       if (!r.is_object() || c == r.end() || !c->is_object()) return bad("core range needs start and end");
       for (const char* axis : {"x", "y"}) {
         auto a = c->find(axis);
-        auto v = a == c->end() ? std::nullopt : integer(decode_sweep_value(*a));
+        auto v = a == c->end() ? std::nullopt : json_integer(decode_sweep_value(*a));
         if (!v || *v < 0) return bad("core coordinate must be a non-negative integer");
         range[corner][axis] = *v;
       }
@@ -287,7 +279,7 @@ Result<json> shard_spec(const json& s, const char* shape_key) {
     json shape = decode_sweep_value(*sh);
     if (!shape.is_array()) return bad("shard shape must be an array");
     for (const json& d : shape)
-      if (!integer(d)) return bad("shard shape must hold integers");
+      if (!json_integer(d)) return bad("shard shape must hold integers");
     out[shape_key] = shape;
   }
   if (auto o = s.find("orientation"); o != s.end() && !o->is_null()) {
@@ -450,7 +442,7 @@ Result<json> map_args(const std::vector<ArgMap>& maps, const json& vec) {
       return bad("parameter '" + a.shape + "' is not a shape: " + vec[a.shape].dump());
     json t;
     for (const json& d : shape.value()) {
-      auto v = integer(d);
+      auto v = json_integer(d);
       if (!v) return bad("parameter '" + a.shape + "' is not a shape of integers: " + vec[a.shape].dump());
       t["logical_shape"].push_back(*v);
     }

@@ -65,16 +65,6 @@ Error bad(std::string_view path, std::string msg) {
   return Error{ErrorCode::invalid_argument, std::move(msg), std::string(path)};
 }
 
-/// A JSON integer, also accepting integral doubles and integer strings ("32").
-std::optional<std::int64_t> as_int(const json& v) {
-  if (v.is_number_integer()) return v.get<std::int64_t>();
-  if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<std::int64_t>(d);
-  }
-  return std::nullopt;
-}
-
 Result<ShardInfo> parse_grid(const json& grid, std::string_view path) {
   ShardInfo s;
   if (!grid.is_array() || grid.empty()) return bad(path, "shard grid must be a non-empty array of core ranges");
@@ -90,7 +80,7 @@ Result<ShardInfo> parse_grid(const json& grid, std::string_view path) {
       auto it = r.find(names[k]);
       if (it == r.end() || !it->is_object()) return bad(child(rp, names[k]), "missing core coordinate");
       auto a = it->find(axes[k]);
-      std::optional<std::int64_t> v = a == it->end() ? std::nullopt : as_int(*a);
+      std::optional<std::int64_t> v = a == it->end() ? std::nullopt : json_integer(*a);
       if (!v || *v < 0 || *v > 4096)
         return bad(child(child(rp, names[k]), axes[k]), "core coordinate must be a non-negative integer");
       c[k] = static_cast<int>(*v);
@@ -119,8 +109,8 @@ Result<ShardInfo> parse_shard_spec(const json& j, std::string_view path, bool nd
   auto sh = j.find(shape_key);
   if (sh != j.end()) {
     if (!sh->is_array() || sh->size() < 2) return bad(child(path, shape_key), "shard shape must have 2 or more dims");
-    auto h = as_int((*sh)[sh->size() - 2]);
-    auto w = as_int((*sh)[sh->size() - 1]);
+    auto h = json_integer((*sh)[sh->size() - 2]);
+    auto w = json_integer((*sh)[sh->size() - 1]);
     if (!h || !w || *h <= 0 || *w <= 0) return bad(child(path, shape_key), "shard shape must hold positive integers");
     s.shape_h = static_cast<int>(*h);
     s.shape_w = static_cast<int>(*w);
@@ -136,9 +126,18 @@ Result<ShardInfo> parse_shard_spec(const json& j, std::string_view path, bool nd
 
 }  // namespace
 
+std::optional<std::int64_t> json_integer(const json& v) {
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
+}
+
 std::optional<int> parse_enum(EnumKind kind, const json& value) {
   EnumTable t = table(kind);
-  if (auto i = as_int(value)) {
+  if (auto i = json_integer(value)) {
     for (const EnumEntry* e = t.begin; e != t.end; ++e)
       if (e->value == *i) return e->value;
     return std::nullopt;
@@ -264,7 +263,7 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   if (!sh->is_array()) return bad(std::string(path) + t.shape_path, "logical_shape must be an array of integers");
   std::size_t n = sh->size();
   while (n > 0) {  // trailing zeros: the reference's padding to rank 4
-    auto v = as_int((*sh)[n - 1]);
+    auto v = json_integer((*sh)[n - 1]);
     if (!v || *v != 0) break;
     --n;
   }
@@ -272,7 +271,7 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   if (n > static_cast<std::size_t>(TensorInfo::kMaxRank))
     return bad(std::string(path) + t.shape_path, "tensor rank above 8 is not supported");
   for (std::size_t i = 0; i < n; ++i) {
-    auto v = as_int((*sh)[i]);
+    auto v = json_integer((*sh)[i]);
     if (!v || *v < 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "dimension must be a non-negative integer");
     if (*v == 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "empty tensor (a 0 dimension) has no runtime to predict");
     t.shape[i] = *v;
@@ -297,7 +296,7 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
     if (c != it->end() && c->is_object()) {
       auto idx = c->find("index");
       if (idx != c->end()) {
-        auto v = as_int(*idx);
+        auto v = json_integer(*idx);
         if (!v || (*v != 0 && *v != 1))
           return bad(std::string(path) + t.layout_path + "/config/index", "page_config index must be 0 (ROW_MAJOR) or 1 (TILE)");
         t.layout = static_cast<int>(*v);

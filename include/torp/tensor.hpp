@@ -39,6 +39,9 @@ std::optional<int> parse_enum(EnumKind kind, const nlohmann::json& value);
 /// The canonical name of an enum value ("BFLOAT16"), or "UNKNOWN_<n>".
 std::string enum_name(EnumKind kind, int value);
 
+/// A JSON integer, also accepting integral doubles (32.0); nullopt otherwise.
+std::optional<std::int64_t> json_integer(const nlohmann::json& value);
+
 /// Bytes per element of a DataType (BFLOAT8_B = 1088/1024, BFLOAT4_B = 576/1024); nullopt if unknown.
 std::optional<double> dtype_bytes(int data_type);
 
