@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // torp predict: JSON Lines queries in, one JSON line per query out, in order.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,6 +82,8 @@ int cmd_predict(int argc, char** argv) {
          "  {\"status\": \"error\", \"error\": {\"code\": \"...\", \"message\": \"...\", \"path\": \"<JSON pointer>\"}}\n"
          "Error codes: unknown_op, no_model, invalid_argument, model_output_invalid, invalid_query.\n"
          "A malformed line gets an error answer; the stream goes on. Blank lines are skipped.\n"
+         "From a pipe or terminal each answer is written as soon as its line has arrived; a file\n"
+         "(FILE or redirected stdin) is read whole and answered on --threads cores.\n"
          "Exit code 0 even when some queries fail; 1 if the models or the input cannot be read.");
   a.option("models", "DIR", "model directory (else $TORP_MODELS, installed models, ./models)")
       .option("threads", "N", "worker threads for large inputs (0 = all cores)", "0")
@@ -87,12 +94,49 @@ int cmd_predict(int argc, char** argv) {
   if (auto m = a.maybe("models")) dir = *m;
   Predictor predictor(resolve_models_dir(dir));
 
+  // A query line: "\r\n" accepted, blank lines skipped.
+  auto query_text = [](std::string_view l) -> std::optional<std::string_view> {
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (l.find_first_not_of(" \t") == std::string_view::npos) return std::nullopt;
+    return l;
+  };
+
+  struct stat st {};
+  const bool from_file = a.pos("FILE").has_value();
+  if (!from_file && (::fstat(0, &st) != 0 || !S_ISREG(st.st_mode))) {
+    // A pipe or terminal: answer what has arrived as soon as it arrives (a caller may wait for
+    // each answer before sending the next query), in the order of the lines.
+    std::string pending, out;
+    char buf[1 << 16];
+    std::size_t line_no = 0;
+    for (;;) {
+      ssize_t got = ::read(0, buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      pending.append(buf, static_cast<std::size_t>(got));
+      std::size_t pos = 0;
+      for (std::size_t nl; (nl = pending.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+        ++line_no;
+        if (auto q = query_text(std::string_view(pending).substr(pos, nl - pos))) answer(predictor, *q, line_no, out);
+      }
+      pending.erase(0, pos);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      std::fflush(stdout);
+      out.clear();
+    }
+    if (auto q = query_text(pending)) answer(predictor, *q, line_no + 1, out);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    return kExitOk;
+  }
+
+  // A file: read it whole and answer on all cores, output in input order.
   std::string input;
   std::FILE* in = stdin;
-  if (auto f = a.pos("FILE")) {
-    in = std::fopen(f->c_str(), "rb");
+  if (from_file) {
+    in = std::fopen(a.pos("FILE")->c_str(), "rb");
     if (in == nullptr) {
-      error("predict", "cannot open " + *f);
+      error("predict", "cannot open " + *a.pos("FILE"));
       return kExitFailure;
     }
   }
@@ -108,9 +152,7 @@ int cmd_predict(int argc, char** argv) {
   for (std::size_t pos = 0, no = 1; pos < input.size(); ++no) {
     std::size_t end = input.find('\n', pos);
     if (end == std::string::npos) end = input.size();
-    std::string_view l(input.data() + pos, end - pos);
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-    if (l.find_first_not_of(" \t") != std::string_view::npos) lines.push_back({l, no});
+    if (auto q = query_text(std::string_view(input).substr(pos, end - pos))) lines.push_back({*q, no});
     pos = end + 1;
   }
 

@@ -53,6 +53,21 @@ class PythonModule(unittest.TestCase):
             else:
                 self.assertEqual(c["error"], p["error"])
 
+    def test_cli_answers_a_pipe_line_by_line(self):
+        # A compiler keeps the pipe open and waits for each answer before the next query.
+        proc = subprocess.Popen([os.environ["TORP_CLI"], "predict", "--models", MODELS], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            for q in exp_queries()[:3]:
+                proc.stdin.write(json.dumps(q) + "\n")
+                proc.stdin.flush()
+                answer = json.loads(proc.stdout.readline())
+                self.assertEqual(answer["status"], "ok")
+                self.assertEqual(answer["runtime_ns"], self.p.predict(q["op"], q["args"]))
+        finally:
+            proc.stdin.close()
+            self.assertEqual(proc.wait(timeout=30), 0)
+
     def test_typed_errors(self):
         with self.assertRaises(torp.UnknownOpError) as e:
             self.p.predict("ttnn.nope", {})
