@@ -97,7 +97,7 @@ struct Predictor::Impl {
   std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>> op_by_name;
   std::vector<std::vector<const CompiledModel*>> models_by_op;     // by priority, then id
   std::vector<std::string> op_names;
-  std::unordered_map<std::string, const CompiledModel*> by_id;
+  std::unordered_map<std::string, const CompiledModel*, NameHash, std::equal_to<>> by_id;
 
   void load() {
     if (!fs::is_directory(dir))
@@ -284,7 +284,7 @@ struct Predictor::Impl {
     }
     const auto& candidates = models_by_op[it->second];
     if (!model_id.empty()) {
-      auto m = by_id.find(std::string(model_id));
+      auto m = by_id.find(model_id);
       if (m == by_id.end())
         return Error{ErrorCode::no_model, "no model with id \"" + std::string(model_id) + "\" is loaded", "/model"};
       if (m->second->info.op != op_names[it->second])

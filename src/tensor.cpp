@@ -286,7 +286,10 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
     t.dtype = *v;
   }
   if (auto it = holder->find("memory_config"); it != holder->end() && !it->is_null()) {
-    auto m = parse_memory_config(*it, std::string(path) + t.memory_path);
+    thread_local std::string memory_path;  // reused: no allocation per query
+    memory_path.assign(path);
+    memory_path += t.memory_path;
+    auto m = parse_memory_config(*it, memory_path);
     if (!m) return m.error();
     t.memory = m.value();
   }
