@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "support/fixtures.hpp"
 #include "torp/predictor.hpp"
 
 using nlohmann::json;
@@ -18,20 +19,10 @@ const torp::Predictor& predictor() {
   return p;
 }
 
-json tensor(const std::vector<int>& shape, int dtype, int buffer) {
-  json tile = {{"face_shape", {16, 16}}, {"num_faces", 4}, {"tile_shape", {32, 32}}};
-  return {{"storage", {{"index", 1}, {"value", json::object()}}},
-          {"tensor_spec",
-           {{"logical_shape", shape},
-            {"tensor_layout",
-             {{"alignment", {{"value", {32, 32}}}},
-              {"dtype", dtype},
-              {"memory_config", {{"buffer_type", buffer}, {"created_with_nd_shard_spec", false}, {"memory_layout", 0}}},
-              {"page_config", {{"config", {{"index", 1}, {"value", {{"tile", tile}}}}}}}}}}}};
-}
+using torp::test::full_tensor;
 
 json exp_args(int i) {
-  return {{"input_tensor", tensor({1 + i % 4, 8 + i % 13, 32 * (4 + i % 9), 32 * (4 + i % 7)}, i % 2, (i / 2) % 2)}};
+  return {{"input_tensor", full_tensor({1 + i % 4, 8 + i % 13, 32 * (4 + i % 9), 32 * (4 + i % 7)}, i % 2, (i / 2) % 2)}};
 }
 
 void check(const torp::PredictResult& r, benchmark::State& state) {
@@ -86,11 +77,11 @@ BENCHMARK(BM_ParseAndPredict);
 void BM_MatmulQuery(benchmark::State& state) {
   const auto& p = predictor();
   json grid = json::array({{{"start", {{"x", 0}, {"y", 0}}}, {"end", {{"x", 7}, {"y", 0}}}}});
-  json a = tensor({1, 1, 2560, 384}, 0, 1);
+  json a = full_tensor({1, 1, 2560, 384}, 0, 1);
   a["tensor_spec"]["tensor_layout"]["memory_config"] = {
       {"buffer_type", 1}, {"memory_layout", 2}, {"created_with_nd_shard_spec", false},
       {"shard_spec", {{"grid", grid}, {"shape", {320, 384}}, {"orientation", 0}}}};
-  json args = {{"input_tensor_a", a}, {"input_tensor_b", tensor({1, 1, 384, 288}, 0, 0)}};
+  json args = {{"input_tensor_a", a}, {"input_tensor_b", full_tensor({1, 1, 384, 288}, 0, 0)}};
   check(p.predict("ttnn.matmul", args), state);
   for (auto _ : state) benchmark::DoNotOptimize(p.predict("ttnn.matmul", args));
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Dataset files, SHA-256, repeat aggregation, reference CSV import and the checked-in datasets.
 #include <gtest/gtest.h>
+
+#include "support/fixtures.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -18,14 +20,11 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using torp::ErrorCode;
 using torp::TorpError;
+using torp::test::read_json;
+using torp::test::source;
 
-fs::path source(const std::string& rel) { return fs::path(TORP_SOURCE_DIR) / rel; }
 fs::path csv_fixture(const std::string& name) { return source("tests/data/csv/" + name); }
 
-json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  return json::parse(in);
-}
 
 /// A fresh directory removed at the end of the test.
 struct TempDir {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Sweep import: value eras A..C, result generations R0..R3, join by (suite, input_hash), drop reasons.
 #include <gtest/gtest.h>
+
+#include "support/fixtures.hpp"
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,17 +17,14 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using torp::SweepDrop;
+using torp::test::read_json;
+using torp::test::source;
 
 const std::string kH1 = "1adfce5843ad05ca6f0ccce87fd95747ed424046bb624e1106e2312e";  // 4dim [1,1,32,64] bf16 DRAM
 const std::string kH3 = "d9ef972082a98a8b53e44c9d9a8b380dad14afc2b17249c0d920e6da";  // 2dim [2048,1024] uint16 DRAM
 
-fs::path source(const std::string& rel) { return fs::path(TORP_SOURCE_DIR) / rel; }
 fs::path sweep(const std::string& name) { return source("tests/data/sweep/" + name); }
 
-json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  return json::parse(in);
-}
 
 struct Import {
   torp::Dataset data;

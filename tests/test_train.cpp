@@ -326,16 +326,34 @@ TEST_F(TrainSlice, MemoryTableHoldsThePlausibleTrainingConfigurationsOnly) {
   }
 }
 
+/// The slice model saved and loaded by a Predictor, with the configurations, split and
+/// plausibility the trainer used (seed 7, 15% / 15%).
+struct Served {
+  Served(const ModelFile& m, const Dataset& data, const std::string& name)
+      : dir(test::temp_dir(name)),
+        predictor((save_model(m, dir / "exp.json", false), dir)),
+        configs(aggregate(data, kDefaultRejectFactor, nullptr)),
+        split(split_by_configuration(configs.size(), 7, 0.15, 0.15)),
+        encoder(m.op_spec, m.device),
+        plausibility(judge_plausibility(configs, encoder, split.train)) {}
+  ~Served() { std::filesystem::remove_all(dir); }
+  std::filesystem::path dir;
+  Predictor predictor;
+  std::vector<Configuration> configs;
+  Split split;
+  Encoder encoder;
+  PlausibilityResult plausibility;
+};
+
 TEST_F(TrainSlice, PredictorGivesTheTrainersPredictionsForUnseenConfigurations) {
   const ModelFile& m = report_->model;
   ASSERT_TRUE(m.memory.has_value());
-  const auto dir = test::temp_dir("train_memory_query");
-  save_model(m, dir / "exp.json", false);
-  const Predictor p(dir);
-  const auto configs = aggregate(*data_, kDefaultRejectFactor, nullptr);
-  const Split split = split_by_configuration(configs.size(), 7, 0.15, 0.15);
-  const Encoder enc(m.op_spec, m.device);
-  const PlausibilityResult plaus = judge_plausibility(configs, enc, split.train);
+  const Served served_slice(m, *data_, "train_memory_query");
+  const Predictor& p = served_slice.predictor;
+  const auto& configs = served_slice.configs;
+  const Split& split = served_slice.split;
+  const Encoder& enc = served_slice.encoder;
+  const PlausibilityResult& plaus = served_slice.plausibility;
   std::vector<bool> hit;
   const std::vector<double> trainer = predict_configurations(m, configs, &hit);
   std::size_t hits = 0;
@@ -379,13 +397,12 @@ TEST_F(TrainSlice, PredictorGivesTheTrainersPredictionsForUnseenConfigurations) 
 TEST_F(TrainSlice, ATrainingConfigurationFindsItselfAtServeTimeButNotInTraining) {
   const ModelFile& m = report_->model;
   ASSERT_TRUE(m.memory.has_value());
-  const auto dir = test::temp_dir("train_memory_self");
-  save_model(m, dir / "exp.json", false);
-  const Predictor p(dir);
-  const auto configs = aggregate(*data_, kDefaultRejectFactor, nullptr);
-  const Split split = split_by_configuration(configs.size(), 7, 0.15, 0.15);
-  const Encoder enc(m.op_spec, m.device);
-  const PlausibilityResult plaus = judge_plausibility(configs, enc, split.train);
+  const Served served_slice(m, *data_, "train_memory_self");
+  const Predictor& p = served_slice.predictor;
+  const auto& configs = served_slice.configs;
+  const Split& split = served_slice.split;
+  const Encoder& enc = served_slice.encoder;
+  const PlausibilityResult& plaus = served_slice.plausibility;
   // A plausible training configuration alone under its key: in training its "same" lookup found
   // nothing (leave-one-out), at serve time it finds its own residual.
   const std::size_t same = 0;

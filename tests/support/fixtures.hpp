@@ -3,6 +3,8 @@
 // tt-metal tensor JSON forms a query can use.
 #pragma once
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,8 @@
 namespace torp::test {
 
 inline std::filesystem::path source_dir() { return std::filesystem::path(TORP_SOURCE_DIR); }
+/// A path inside the repository, e.g. source("ops/exp.json").
+inline std::filesystem::path source(const std::string& relative) { return source_dir() / relative; }
 
 inline nlohmann::json read_json(const std::filesystem::path& p) {
   std::ifstream in(p);
