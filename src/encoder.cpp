@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <unordered_map>
 
 namespace torp {
@@ -79,7 +80,7 @@ constexpr FnName kFunctions[] = {
     {"dtype_bytes", Fn::dtype_bytes, 1, 1}};
 
 enum class NodeKind {
-  constant, scalar_arg, arg_present, tensor_prop, tensor_dim, object_field, feature, neg, not_,
+  constant, scalar_arg, arg_present, tensor_prop, tensor_dim, object_field, neg, not_,
   add, sub, mul, div, mod, lt, le, gt, ge, eq, ne, and_, or_, call
 };
 
@@ -89,10 +90,10 @@ struct Node {
   int arg = -1;       // argument index
   TProp prop = TProp::present;
   int field = -1;     // object field index within the arg spec
-  int feature = -1;   // feature index
   Fn fn = Fn::ceil;
   bool dim_has_default = false;
   std::vector<int> kids;
+  int k0 = -1, k1 = -1;  // kids[0], kids[1] (the hot operands, without the vector's indirection)
 };
 
 /// Named enum constants usable in expressions (tt-metal integers).
@@ -223,6 +224,8 @@ struct Encoder::Impl {
       return false;
     }
     int add(Node n) {
+      if (!n.kids.empty()) n.k0 = n.kids[0];
+      if (n.kids.size() > 1) n.k1 = n.kids[1];
       im.nodes.push_back(std::move(n));
       return static_cast<int>(im.nodes.size()) - 1;
     }
@@ -408,10 +411,7 @@ struct Encoder::Impl {
       }
       if (int fi = im.feature_index(name); fi >= 0) {
         im.compile_feature(fi, *compiling);
-        Node n;
-        n.kind = NodeKind::feature;
-        n.feature = fi;
-        return add(std::move(n));
+        return im.feature_root[fi];  // a feature is computed once: its uses share its node
       }
       auto& ec = enum_constants();
       if (auto it = ec.find(name); it != ec.end()) {
@@ -539,15 +539,7 @@ struct Encoder::Impl {
     }
     feature_root.assign(feature_names.size(), -1);
     std::vector<int> stack;
-    for (std::size_t i = 0; i < feature_names.size(); ++i) compile_feature(static_cast<int>(i), stack);
-    // ExprId i < #features reads feature i through its memo.
-    for (std::size_t i = 0; i < feature_names.size(); ++i) {
-      Node n;
-      n.kind = NodeKind::feature;
-      n.feature = static_cast<int>(i);
-      nodes.push_back(std::move(n));
-      exprs.push_back(static_cast<int>(nodes.size()) - 1);
-    }
+    // Argument defaults first: nodes run in index order, and uses of an argument read its default.
     for (auto& a : args) {
       if (a.default_expr.empty()) continue;
       try {
@@ -556,6 +548,8 @@ struct Encoder::Impl {
         spec_error(e.error().message, "/args/" + a.name + "/default");
       }
     }
+    for (std::size_t i = 0; i < feature_names.size(); ++i) compile_feature(static_cast<int>(i), stack);
+    for (std::size_t i = 0; i < feature_names.size(); ++i) exprs.push_back(feature_root[i]);  // ExprId i = feature i
     if (auto v = spec.find("validate"); v != spec.end()) {
       if (!v->is_array()) spec_error("validate must be an array of {expr, message}", "/validate");
       for (std::size_t i = 0; i < v->size(); ++i) {
@@ -576,11 +570,12 @@ struct Encoder::Impl {
   }
 
   // ---- evaluate -----------------------------------------------------------------------------
-  struct Ctx {
-    const Impl& im;
-    Bindings& b;
-    std::optional<Error>& err;
-  };
+  // The nodes form one program: kids precede their parents, so a single pass in index order
+  // computes every expression of the op once per query (shared sub-expressions and features
+  // included). Errors do not stop the pass: a node that cannot be computed is "poisoned" with
+  // its own index, poison flows to the nodes that use its value, and the lazy operators (if,
+  // select, &&, ||, dim_or) take poison only from the operands they choose, so an error in an
+  // unused branch is no error. The message of an error is built only when a caller asks for it.
 
   std::string arg_path(const Bindings& b, int ai) const {
     return std::string(b.args_path) + args[ai].path;
@@ -611,215 +606,307 @@ struct Encoder::Impl {
     }
   }
 
-  __attribute__((noinline, cold)) double fail(Ctx& c, ErrorCode code, std::string msg, std::string path) const {
-    if (!c.err) c.err = Error{code, std::move(msg), std::move(path)};
-    return std::nan("");
-  }
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-  __attribute__((noinline, cold)) double absent(Ctx& c, int ai) const {
-    return fail(c, ErrorCode::invalid_argument, "argument '" + args[ai].name + "' is required here but absent",
-                arg_path(c.b, ai));
-  }
-
-  __attribute__((noinline)) double tensor_prop(Ctx& c, const Node& n) const {
-    const Bindings::Arg& a = c.b.args[n.arg];
-    if (n.prop == TProp::present) return a.present ? 1.0 : 0.0;
-    if (!a.present) return absent(c, n.arg);
-    const bool is_tensor = args[n.arg].type == ArgType::tensor;
+  /// A tensor / memory-config property; false when it cannot be given (the node is poisoned).
+  static bool tensor_prop(const Bindings::Arg& a, bool is_tensor, TProp prop, double& out) {
+    if (prop == TProp::present) {
+      out = a.present ? 1.0 : 0.0;
+      return true;
+    }
+    if (!a.present) return false;
     const MemoryConfigInfo& m = is_tensor ? a.tensor.memory : a.memory;
     const TensorInfo& t = a.tensor;
-    auto need = [&](int v, const char* what) -> double {
-      if (v < 0)
-        return fail(c, ErrorCode::invalid_argument,
-                    std::string(what) + " of '" + args[n.arg].name + "' is not given", prop_path(c.b, n.arg, n.prop));
-      return v;
+    auto given = [&](int v) {
+      out = v;
+      return v >= 0;
     };
-    auto need_shard = [&](int v) -> double {
-      if (!m.shard.present)
-        return fail(c, ErrorCode::invalid_argument, "'" + args[n.arg].name + "' has no shard_spec",
-                    prop_path(c.b, n.arg, n.prop));
-      return v;
+    auto shard = [&](int v) {
+      out = v;
+      return m.shard.present;
     };
-    switch (n.prop) {
-      case TProp::rank: return t.rank;
+    switch (prop) {
+      case TProp::rank: out = t.rank; return true;
       case TProp::volume: {
         double v = 1;
         for (int i = 0; i < t.rank; ++i) v *= static_cast<double>(t.shape[i]);
-        return v;
+        out = v;
+        return true;
       }
       case TProp::tiles: {
         double h = t.rank >= 2 ? static_cast<double>(t.shape[t.rank - 2]) : 1.0;
         double w = static_cast<double>(t.shape[t.rank - 1]);
         double outer = 1;
         for (int i = 0; i + 2 < t.rank; ++i) outer *= static_cast<double>(t.shape[i]);
-        return outer * std::ceil(h / 32.0) * std::ceil(w / 32.0);
+        out = outer * std::ceil(h / 32.0) * std::ceil(w / 32.0);
+        return true;
       }
       case TProp::height: {
         double v = 1;
         for (int i = 0; i + 1 < t.rank; ++i) v *= static_cast<double>(t.shape[i]);
-        return v;
+        out = v;
+        return true;
       }
-      case TProp::width: return static_cast<double>(t.shape[t.rank - 1]);
-      case TProp::dtype: return need(t.dtype, "dtype");
-      case TProp::layout: return need(t.layout, "layout");
-      case TProp::buffer_type: return need(m.buffer_type, "buffer_type");
-      case TProp::memory_layout: return need(m.memory_layout, "memory_layout");
-      case TProp::sharded: return m.shard.present ? 1.0 : 0.0;
-      case TProp::shard_cores: return need_shard(m.shard.cores);
-      case TProp::shard_grid_x: return need_shard(m.shard.grid_x);
-      case TProp::shard_grid_y: return need_shard(m.shard.grid_y);
-      case TProp::shard_height: return need_shard(m.shard.shape_h);
-      case TProp::shard_width: return need_shard(m.shard.shape_w);
-      case TProp::shard_orientation: return need_shard(m.shard.orientation);
+      case TProp::width: out = static_cast<double>(t.shape[t.rank - 1]); return true;
+      case TProp::dtype: return given(t.dtype);
+      case TProp::layout: return given(t.layout);
+      case TProp::buffer_type: return given(m.buffer_type);
+      case TProp::memory_layout: return given(m.memory_layout);
+      case TProp::sharded: out = m.shard.present ? 1.0 : 0.0; return true;
+      case TProp::shard_cores: return shard(m.shard.cores);
+      case TProp::shard_grid_x: return shard(m.shard.grid_x);
+      case TProp::shard_grid_y: return shard(m.shard.grid_y);
+      case TProp::shard_height: return shard(m.shard.shape_h);
+      case TProp::shard_width: return shard(m.shard.shape_w);
+      case TProp::shard_orientation: return shard(m.shard.orientation);
       case TProp::present: break;
     }
-    return 0;
+    return true;
   }
 
-  double eval_feature(Ctx& c, int fi) const {
-    auto& st = c.b.memo_state[fi];
-    if (st == 2) return c.b.memo[fi];
-    double v = eval(c, feature_root[fi]);
-    if (c.err) return v;
-    c.b.memo[fi] = v;
-    st = 2;
-    return v;
+  /// Index into the shape for dim(i): -1 if i is not an integer, -2 if out of range.
+  static long dim_index(double di, int rank) {
+    auto i = static_cast<long>(di);
+    if (!(static_cast<double>(i) == di)) return -1;
+    if (i < 0) i += rank;
+    return i >= 0 && i < rank ? i : -2;
   }
 
-  // Out of line so that eval() keeps a small frame: it is the interpreter's hot loop.
-  __attribute__((noinline)) double eval_dim(Ctx& c, const Node& n) const {
-    auto k = [&](int i) { return eval(c, n.kids[i]); };
-        const Bindings::Arg& a = c.b.args[n.arg];
-        if (!a.present) return absent(c, n.arg);
-        double di = k(0);
-        if (c.err) return di;
-        int rank = a.tensor.rank;
-        auto i = static_cast<long>(di);
-        if (static_cast<double>(i) != di) return fail(c, ErrorCode::op_spec, "dim() index must be an integer", {});
-        if (i < 0) i += rank;
-        if (i < 0 || i >= rank) {
-          if (n.dim_has_default) return k(1);
-          return fail(c, ErrorCode::invalid_argument,
-                      "'" + args[n.arg].name + "' has rank " + std::to_string(rank) + ", dimension " +
-                          std::to_string(static_cast<long>(di)) + " does not exist",
-                      prop_path(c.b, n.arg, TProp::rank));
-        }
-        return static_cast<double>(a.tensor.shape[static_cast<std::size_t>(i)]);
-        }
-
-  __attribute__((noinline)) double eval_field(Ctx& c, const Node& n) const {
-        const Bindings::Arg& a = c.b.args[n.arg];
-        if (!a.present) return absent(c, n.arg);
-        const FieldSpec& fs = args[n.arg].fields[n.field];
-        auto it = a.object->find(fs.name);
-        if (it == a.object->end() || it->is_null()) {
-          if (fs.default_value) return *fs.default_value;
-          return fail(c, ErrorCode::invalid_argument, "field '" + fs.name + "' is missing", arg_path(c.b, n.arg) + "/" + fs.name);
-        }
-        auto v = read_scalar(*it, fs.type, fs.enum_kind);
-        if (!v)
-          return fail(c, ErrorCode::invalid_argument,
-                      "field '" + fs.name + "' must be " + type_word(fs.type) + ", got " + it->dump(),
-                      arg_path(c.b, n.arg) + "/" + fs.name);
-        return *v;
-        }
-
-  double eval(Ctx& c, int ni) const {
-    const Node& n = nodes[ni];
-    auto k = [&](int i) { return eval(c, n.kids[i]); };
-    switch (n.kind) {
-      case NodeKind::constant: return n.value;
-      case NodeKind::scalar_arg: {
-        const Bindings::Arg& a = c.b.args[n.arg];
-        if (!a.present) return absent(c, n.arg);
-        return a.number;
-      }
-      case NodeKind::arg_present: return c.b.args[n.arg].present ? 1.0 : 0.0;
-      case NodeKind::tensor_prop: return tensor_prop(c, n);
-      case NodeKind::tensor_dim: return eval_dim(c, n);
-      case NodeKind::object_field: return eval_field(c, n);
-      case NodeKind::feature: return eval_feature(c, n.feature);
-      case NodeKind::neg: return -k(0);
-      case NodeKind::not_: return k(0) == 0.0 ? 1.0 : 0.0;
-      case NodeKind::add: return k(0) + k(1);
-      case NodeKind::sub: return k(0) - k(1);
-      case NodeKind::mul: return k(0) * k(1);
-      case NodeKind::div: return k(0) / k(1);
-      case NodeKind::mod: return std::fmod(k(0), k(1));
-      case NodeKind::lt: return k(0) < k(1) ? 1.0 : 0.0;
-      case NodeKind::le: return k(0) <= k(1) ? 1.0 : 0.0;
-      case NodeKind::gt: return k(0) > k(1) ? 1.0 : 0.0;
-      case NodeKind::ge: return k(0) >= k(1) ? 1.0 : 0.0;
-      case NodeKind::eq: return k(0) == k(1) ? 1.0 : 0.0;
-      case NodeKind::ne: return k(0) != k(1) ? 1.0 : 0.0;
-      case NodeKind::and_: {
-        double a = k(0);
-        if (c.err || a == 0.0) return 0.0;
-        return k(1) != 0.0 ? 1.0 : 0.0;
-      }
-      case NodeKind::or_: {
-        double a = k(0);
-        if (c.err) return 0.0;
-        if (a != 0.0) return 1.0;
-        return k(1) != 0.0 ? 1.0 : 0.0;
-      }
-      case NodeKind::call: return call(c, n);
+  /// An object argument's field; false when missing (without default) or ill-typed.
+  bool object_field(const Bindings::Arg& a, const FieldSpec& fs, double& out) const {
+    auto it = a.object->find(fs.name);
+    if (it == a.object->end() || it->is_null()) {
+      out = fs.default_value.value_or(kNaN);
+      return fs.default_value.has_value();
     }
-    return 0;
+    auto v = read_scalar(*it, fs.type, fs.enum_kind);
+    out = v.value_or(kNaN);
+    return v.has_value();
   }
 
-  __attribute__((noinline)) double call(Ctx& c, const Node& n) const {
-    auto k = [&](std::size_t i) { return eval(c, n.kids[i]); };
-    switch (n.fn) {
-      case Fn::ceil: return std::ceil(k(0));
-      case Fn::floor: return std::floor(k(0));
-      case Fn::round: return std::round(k(0));
-      case Fn::log: return std::log(k(0));
-      case Fn::log2: return std::log2(k(0));
-      case Fn::exp: return std::exp(k(0));
-      case Fn::sqrt: return std::sqrt(k(0));
-      case Fn::abs: return std::fabs(k(0));
-      case Fn::pow: return std::pow(k(0), k(1));
-      case Fn::ceil_div: return std::ceil(k(0) / k(1));
-      case Fn::min: {
-        double v = k(0);
-        for (std::size_t i = 1; i < n.kids.size(); ++i) v = std::min(v, k(i));
-        return v;
-      }
-      case Fn::max: {
-        double v = k(0);
-        for (std::size_t i = 1; i < n.kids.size(); ++i) v = std::max(v, k(i));
-        return v;
-      }
-      case Fn::if_: {
-        double cond = k(0);
-        if (c.err) return cond;
-        return cond != 0.0 ? k(1) : k(2);
-      }
-      case Fn::select: {  // first value whose condition holds, else the default (lazy)
-        for (std::size_t i = 0; i + 1 < n.kids.size(); i += 2) {
-          double cond = k(i);
-          if (c.err) return cond;
-          if (cond != 0.0) return k(i + 1);
+  /// One pass over all nodes: b.values / b.poison for every node (after the arguments are parsed).
+  void run(Bindings& b) const {
+    const std::size_t n_nodes = nodes.size();
+    b.values.resize(n_nodes);
+    b.poison.resize(n_nodes);
+    double* v = b.values.data();
+    std::uint32_t* p = b.poison.data();
+    for (std::size_t i = 0; i < n_nodes; ++i) {
+      const Node& n = nodes[i];
+      const auto self = static_cast<std::uint32_t>(i + 1);
+      const int k0 = n.k0, k1 = n.k1;
+      double r = 0.0;
+      std::uint32_t e = 0;
+      auto strict2 = [&] { e = p[k0] ? p[k0] : p[k1]; };
+      switch (n.kind) {
+        case NodeKind::constant: r = n.value; break;
+        case NodeKind::scalar_arg: {
+          const Bindings::Arg& a = b.args[n.arg];
+          const int d = args[n.arg].default_id;
+          if (a.present) {
+            r = a.number;
+          } else if (d >= 0 && static_cast<std::size_t>(d) < i) {  // expression default, computed above
+            r = v[d];
+            e = p[d];
+          } else {
+            r = kNaN;
+            e = self;
+          }
+          break;
         }
-        return k(n.kids.size() - 1);
+        case NodeKind::arg_present: r = b.args[n.arg].present || args[n.arg].default_id >= 0 ? 1.0 : 0.0; break;
+        case NodeKind::tensor_prop:
+          if (!tensor_prop(b.args[n.arg], args[n.arg].type == ArgType::tensor, n.prop, r)) {
+            r = kNaN;
+            e = self;
+          }
+          break;
+        case NodeKind::tensor_dim: {
+          const Bindings::Arg& a = b.args[n.arg];
+          e = a.present ? p[k0] : self;
+          if (e) break;
+          const long at = dim_index(v[k0], a.tensor.rank);
+          if (at >= 0) {
+            r = static_cast<double>(a.tensor.shape[static_cast<std::size_t>(at)]);
+          } else if (at == -2 && n.dim_has_default) {
+            r = v[k1];
+            e = p[k1];
+          } else {
+            r = kNaN;
+            e = self;
+          }
+          break;
+        }
+        case NodeKind::object_field: {
+          const Bindings::Arg& a = b.args[n.arg];
+          if (!a.present || !object_field(a, args[n.arg].fields[n.field], r)) e = self;
+          break;
+        }
+        case NodeKind::neg: r = -v[k0]; e = p[k0]; break;
+        case NodeKind::not_: r = v[k0] == 0.0 ? 1.0 : 0.0; e = p[k0]; break;
+        case NodeKind::add: r = v[k0] + v[k1]; strict2(); break;
+        case NodeKind::sub: r = v[k0] - v[k1]; strict2(); break;
+        case NodeKind::mul: r = v[k0] * v[k1]; strict2(); break;
+        case NodeKind::div: r = v[k0] / v[k1]; strict2(); break;
+        case NodeKind::mod: r = std::fmod(v[k0], v[k1]); strict2(); break;
+        case NodeKind::lt: r = v[k0] < v[k1] ? 1.0 : 0.0; strict2(); break;
+        case NodeKind::le: r = v[k0] <= v[k1] ? 1.0 : 0.0; strict2(); break;
+        case NodeKind::gt: r = v[k0] > v[k1] ? 1.0 : 0.0; strict2(); break;
+        case NodeKind::ge: r = v[k0] >= v[k1] ? 1.0 : 0.0; strict2(); break;
+        case NodeKind::eq: r = v[k0] == v[k1] ? 1.0 : 0.0; strict2(); break;
+        case NodeKind::ne: r = v[k0] != v[k1] ? 1.0 : 0.0; strict2(); break;
+        case NodeKind::and_:  // the right operand only matters when the left one holds
+          if (p[k0] || v[k0] == 0.0) {
+            e = p[k0];
+          } else {
+            r = v[k1] != 0.0 ? 1.0 : 0.0;
+            e = p[k1];
+          }
+          break;
+        case NodeKind::or_:
+          if (p[k0] || v[k0] != 0.0) {
+            r = 1.0;
+            e = p[k0];
+          } else {
+            r = v[k1] != 0.0 ? 1.0 : 0.0;
+            e = p[k1];
+          }
+          break;
+        case NodeKind::call: call(n, self, v, p, r, e); break;
       }
-      case Fn::in: {
-        double v = k(0);
-        for (std::size_t i = 1; i < n.kids.size(); ++i)
-          if (k(i) == v) return 1.0;
-        return 0.0;
+      v[i] = e ? kNaN : r;
+      p[i] = e;
+    }
+  }
+
+  static void call(const Node& n, std::uint32_t self, const double* v, const std::uint32_t* p, double& r,
+                   std::uint32_t& e) {
+    const int k0 = n.k0, k1 = n.k1;
+    auto first_poison = [&](std::size_t from, std::size_t to) {
+      for (std::size_t j = from; j < to; ++j)
+        if (p[n.kids[j]]) return p[n.kids[j]];
+      return std::uint32_t{0};
+    };
+    switch (n.fn) {
+      case Fn::ceil: r = std::ceil(v[k0]); e = p[k0]; return;
+      case Fn::floor: r = std::floor(v[k0]); e = p[k0]; return;
+      case Fn::round: r = std::round(v[k0]); e = p[k0]; return;
+      case Fn::log: r = std::log(v[k0]); e = p[k0]; return;
+      case Fn::log2: r = std::log2(v[k0]); e = p[k0]; return;
+      case Fn::exp: r = std::exp(v[k0]); e = p[k0]; return;
+      case Fn::sqrt: r = std::sqrt(v[k0]); e = p[k0]; return;
+      case Fn::abs: r = std::fabs(v[k0]); e = p[k0]; return;
+      case Fn::pow: r = std::pow(v[k0], v[k1]); e = p[k0] ? p[k0] : p[k1]; return;
+      case Fn::ceil_div: r = std::ceil(v[k0] / v[k1]); e = p[k0] ? p[k0] : p[k1]; return;
+      case Fn::min:
+      case Fn::max: {
+        r = v[k0];
+        for (std::size_t j = 1; j < n.kids.size(); ++j)
+          r = n.fn == Fn::min ? std::min(r, v[n.kids[j]]) : std::max(r, v[n.kids[j]]);
+        e = first_poison(0, n.kids.size());
+        return;
+      }
+      case Fn::if_:
+        if (p[k0]) {
+          e = p[k0];
+        } else {
+          const int chosen = v[k0] != 0.0 ? k1 : n.kids[2];
+          r = v[chosen];
+          e = p[chosen];
+        }
+        return;
+      case Fn::select: {  // the first value whose condition holds, else the default
+        for (std::size_t j = 0; j + 1 < n.kids.size(); j += 2) {
+          const int c = n.kids[j];
+          if (p[c]) {
+            e = p[c];
+            return;
+          }
+          if (v[c] != 0.0) {
+            r = v[n.kids[j + 1]];
+            e = p[n.kids[j + 1]];
+            return;
+          }
+        }
+        r = v[n.kids.back()];
+        e = p[n.kids.back()];
+        return;
+      }
+      case Fn::in: {  // stops at the first match, as written left to right
+        e = p[k0];
+        if (e) return;
+        r = 0.0;
+        for (std::size_t j = 1; j < n.kids.size(); ++j) {
+          if (p[n.kids[j]]) {
+            e = p[n.kids[j]];
+            return;
+          }
+          if (v[n.kids[j]] == v[k0]) {
+            r = 1.0;
+            return;
+          }
+        }
+        return;
       }
       case Fn::dtype_bytes: {
-        double d = k(0);
-        if (c.err) return d;
-        auto b = dtype_bytes(static_cast<int>(d));
-        if (!b) return fail(c, ErrorCode::invalid_argument, "unsupported dtype " + std::to_string(static_cast<int>(d)),
-                            blame(c.b, n.kids[0]));
-        return *b;
+        e = p[k0];
+        if (e) return;
+        auto bytes = dtype_bytes(static_cast<int>(v[k0]));
+        r = bytes.value_or(kNaN);
+        if (!bytes) e = self;
+        return;
       }
     }
-    return 0;
+  }
+
+  /// The error of a poisoned node: rebuilt from the node that failed and the bound arguments.
+  Error failure(const Bindings& b, std::uint32_t poison) const {
+    const int i = static_cast<int>(poison) - 1;
+    const Node& n = nodes[static_cast<std::size_t>(i)];
+    auto absent = [&] {
+      return Error{ErrorCode::invalid_argument, "argument '" + args[n.arg].name + "' is required here but absent",
+                   arg_path(b, n.arg)};
+    };
+    switch (n.kind) {
+      case NodeKind::scalar_arg: return absent();
+      case NodeKind::tensor_prop: {
+        if (!b.args[n.arg].present) return absent();
+        if (n.prop >= TProp::shard_cores)
+          return Error{ErrorCode::invalid_argument, "'" + args[n.arg].name + "' has no shard_spec",
+                       prop_path(b, n.arg, n.prop)};
+        const char* what = n.prop == TProp::dtype         ? "dtype"
+                           : n.prop == TProp::layout      ? "layout"
+                           : n.prop == TProp::buffer_type ? "buffer_type"
+                                                          : "memory_layout";
+        return Error{ErrorCode::invalid_argument, std::string(what) + " of '" + args[n.arg].name + "' is not given",
+                     prop_path(b, n.arg, n.prop)};
+      }
+      case NodeKind::tensor_dim: {
+        if (!b.args[n.arg].present) return absent();
+        const double di = b.values[static_cast<std::size_t>(n.k0)];
+        const int rank = b.args[n.arg].tensor.rank;
+        if (dim_index(di, rank) == -1) return Error{ErrorCode::op_spec, "dim() index must be an integer", {}};
+        return Error{ErrorCode::invalid_argument,
+                     "'" + args[n.arg].name + "' has rank " + std::to_string(rank) + ", dimension " +
+                         std::to_string(static_cast<long>(di)) + " does not exist",
+                     prop_path(b, n.arg, TProp::rank)};
+      }
+      case NodeKind::object_field: {
+        if (!b.args[n.arg].present) return absent();
+        const FieldSpec& fs = args[n.arg].fields[static_cast<std::size_t>(n.field)];
+        const std::string path = arg_path(b, n.arg) + "/" + fs.name;
+        auto it = b.args[n.arg].object->find(fs.name);
+        if (it == b.args[n.arg].object->end() || it->is_null())
+          return Error{ErrorCode::invalid_argument, "field '" + fs.name + "' is missing", path};
+        return Error{ErrorCode::invalid_argument, "field '" + fs.name + "' must be " + type_word(fs.type) + ", got " + it->dump(),
+                     path};
+      }
+      case NodeKind::call:  // dtype_bytes
+        return Error{ErrorCode::invalid_argument,
+                     "unsupported dtype " + std::to_string(static_cast<int>(b.values[static_cast<std::size_t>(n.k0)])),
+                     blame(b, n.k0)};
+      default: return Error{ErrorCode::op_spec, "expression evaluation failed", {}};
+    }
   }
 
   /// Path of the first argument field read by a node (depth-first).
@@ -831,7 +918,6 @@ struct Encoder::Impl {
       case NodeKind::tensor_prop: return prop_path(b, n.arg, n.prop);
       case NodeKind::tensor_dim: return prop_path(b, n.arg, TProp::rank);
       case NodeKind::object_field: return arg_path(b, n.arg) + "/" + args[n.arg].fields[n.field].name;
-      case NodeKind::feature: return blame(b, feature_root[n.feature]);
       default:
         for (int kid : n.kids) {
           std::string p = blame(b, kid);
@@ -840,12 +926,9 @@ struct Encoder::Impl {
         return {};
     }
   }
-
   std::optional<Error> bind(const json& q, Bindings& b, std::string_view args_path) const {
     b.args_path = args_path;
     b.args.resize(args.size());
-    b.memo.resize(feature_names.size());
-    b.memo_state.assign(feature_names.size(), 0);
     if (!q.is_object()) return Error{ErrorCode::invalid_argument, "\"args\" must be a JSON object", std::string(args_path)};
     for (std::size_t i = 0; i < args.size(); ++i) {
       const ArgSpec& as = args[i];
@@ -908,22 +991,15 @@ struct Encoder::Impl {
       }
       a.present = true;
     }
-    // Expression defaults (e.g. num_kv_heads defaults to num_heads), after all given values.
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      if (b.args[i].present || args[i].default_id < 0) continue;
-      std::optional<Error> err;
-      Ctx c{*this, b, err};
-      double v = eval(c, args[i].default_id);
-      if (err) return err;
-      b.args[i].number = v;
-      b.args[i].present = true;
-    }
+    run(b);
+    // Expression defaults (e.g. num_kv_heads defaults to num_heads) must be computable.
+    for (std::size_t i = 0; i < args.size(); ++i)
+      if (!b.args[i].present && args[i].default_id >= 0 && b.poison[static_cast<std::size_t>(args[i].default_id)])
+        return failure(b, b.poison[static_cast<std::size_t>(args[i].default_id)]);
     for (const Rule& r : validate) {
-      std::optional<Error> err;
-      Ctx c{*this, b, err};
-      double v = eval(c, r.expr);
-      if (err) return err;
-      if (v == 0.0) return Error{ErrorCode::invalid_argument, r.message, blame(b, r.expr)};
+      const auto at = static_cast<std::size_t>(r.expr);
+      if (b.poison[at]) return failure(b, b.poison[at]);
+      if (b.values[at] == 0.0) return Error{ErrorCode::invalid_argument, r.message, blame(b, r.expr)};
     }
     return std::nullopt;
   }
@@ -961,23 +1037,23 @@ std::optional<Error> Encoder::bind(const json& args, Bindings& b, std::string_vi
   return impl_->bind(args, b, args_path);
 }
 
-Result<double> Encoder::eval(ExprId id, Bindings& b) const {
-  std::optional<Error> err;
-  Impl::Ctx c{*impl_, b, err};
-  double v = impl_->eval(c, impl_->exprs.at(static_cast<std::size_t>(id)));
-  if (err) return *err;
-  return v;
+Result<double> Encoder::eval(ExprId id, const Bindings& b) const {
+  const auto at = static_cast<std::size_t>(slot(id));
+  if (at >= b.poison.size()) return Error{ErrorCode::op_spec, "expression compiled after the arguments were bound", {}};
+  if (b.poison[at]) return impl_->failure(b, b.poison[at]);
+  return b.values[at];
 }
 
-std::optional<Error> Encoder::eval_all(std::span<const ExprId> ids, Bindings& b, std::span<double> out) const {
-  std::optional<Error> err;
-  Impl::Ctx c{*impl_, b, err};
+std::optional<Error> Encoder::eval_all(std::span<const ExprId> ids, const Bindings& b, std::span<double> out) const {
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    out[i] = impl_->eval(c, impl_->exprs[static_cast<std::size_t>(ids[i])]);
-    if (err) return err;
+    auto v = eval(ids[i], b);
+    if (!v) return v.error();
+    out[i] = v.value();
   }
   return std::nullopt;
 }
+
+int Encoder::slot(ExprId id) const { return impl_->exprs.at(static_cast<std::size_t>(id)); }
 
 std::string Encoder::blame_path(ExprId id, const Bindings& b) const {
   return impl_->blame(b, impl_->exprs.at(static_cast<std::size_t>(id)));

@@ -37,38 +37,74 @@ fs::path resolve_models_dir(const std::optional<fs::path>& explicit_dir) {
 
 namespace {
 
-struct KeyHash {
-  std::size_t operator()(const std::vector<double>& k) const noexcept {
-    std::size_t h = 1469598103934665603ull;
-    for (double d : k) {
+/// Residual memory: fixed-length keys of doubles -> mean, in one open-addressing table (at most
+/// half full, linear probing). A lookup hashes the key and compares a few doubles in place.
+class MemoryTable {
+ public:
+  MemoryTable(std::size_t key_length, const std::vector<ResidualMemory::Entry>& entries) : key_length_(key_length) {
+    std::size_t capacity = 16;
+    while (capacity < 2 * entries.size()) capacity *= 2;
+    mask_ = capacity - 1;
+    keys_.assign(capacity * key_length_, 0.0);
+    means_.assign(capacity, 0.0);
+    used_.assign(capacity, 0);
+    for (const auto& e : entries) {  // the first of equal keys wins
+      std::size_t at = hash(e.key.data()) & mask_;
+      while (used_[at] && !equal(at, e.key.data())) at = (at + 1) & mask_;
+      if (used_[at]) continue;
+      used_[at] = 1;
+      std::copy(e.key.begin(), e.key.end(), keys_.begin() + static_cast<std::ptrdiff_t>(at * key_length_));
+      means_[at] = e.mean;
+    }
+  }
+  /// The mean stored for `key` (key_length doubles), or nullptr.
+  [[nodiscard]] const double* find(const double* key) const {
+    for (std::size_t at = hash(key) & mask_; used_[at]; at = (at + 1) & mask_)
+      if (equal(at, key)) return &means_[at];
+    return nullptr;
+  }
+
+ private:
+  [[nodiscard]] std::size_t hash(const double* key) const {
+    std::uint64_t h = 1469598103934665603ull;
+    for (std::size_t i = 0; i < key_length_; ++i) {
       std::uint64_t bits = 0;
-      if (d != 0.0) std::memcpy(&bits, &d, sizeof bits);  // +0 and -0 compare equal: one hash
+      if (key[i] != 0.0) std::memcpy(&bits, &key[i], sizeof bits);  // +0 and -0 are equal: one hash
       h = (h ^ bits) * 1099511628211ull;
       h ^= h >> 29;
     }
-    return h;
+    return static_cast<std::size_t>(h);
   }
+  [[nodiscard]] bool equal(std::size_t at, const double* key) const {
+    const double* k = &keys_[at * key_length_];
+    for (std::size_t i = 0; i < key_length_; ++i)
+      if (!(k[i] == key[i])) return false;
+    return true;
+  }
+  std::size_t key_length_, mask_ = 0;
+  std::vector<double> keys_, means_;
+  std::vector<unsigned char> used_;
 };
 
-struct CompiledMemory {
-  struct Lookup {
-    std::vector<ExprId> key;
-  };
-  std::vector<Lookup> lookups;
-  std::unordered_map<std::vector<double>, double, KeyHash> mean_by_key;
+/// An expression of a model, with where its value lives in the query's Bindings.
+struct Expr {
+  ExprId id = -1;
+  int slot = -1;
 };
 
 struct CompiledModel {
   ModelInfo info;
   std::shared_ptr<const Encoder> encoder;
-  /// Per network input: an expression id (>= 0), or -1 - (2 * lookup + (0 mean | 1 found)).
-  std::vector<ExprId> features;
-  std::optional<CompiledMemory> memory;
-  std::vector<ExprId> applies_when;
-  std::vector<ExprId> requires_;
+  /// Per network input: an expression (id >= 0), or for a residual-memory input id = -1 and
+  /// slot = 2 * lookup + (0 mean | 1 found).
+  std::vector<Expr> features;
+  std::vector<std::vector<Expr>> memory_lookups;  ///< key expressions of each lookup
+  std::optional<MemoryTable> memory;
+  std::vector<Expr> applies_when;
+  std::vector<Expr> requires_;
   std::vector<std::string> requires_message;
-  std::vector<ExprId> baseline_features;
-  ExprId baseline_group = -1;
+  std::vector<Expr> baseline_features;
+  Expr baseline_group;
   std::vector<Baseline::Group> baseline_groups;
   std::string baseline_group_name;
   bool has_baseline = false;
@@ -80,7 +116,7 @@ struct CompiledModel {
 
 struct Scratch {
   Bindings bindings;
-  std::vector<double> x, a, b, base, key, memory;
+  std::vector<double> x, a, b, key, memory;
 };
 
 }  // namespace
@@ -117,39 +153,38 @@ struct Predictor::Impl {
         if (!enc) enc = std::make_shared<Encoder>(m.op_spec, m.device);
         if (canonical_op_name(m.op) != enc->op())
           throw TorpError(ErrorCode::model_format, "model op " + m.op + " differs from its op_spec op " + enc->op(), "/op");
+        auto expr = [&](ExprId id) { return Expr{id, enc->slot(id)}; };
         if (m.memory) {
-          CompiledMemory mem;
           for (const auto& l : m.memory->lookups) {
-            CompiledMemory::Lookup cl;
-            for (const auto& k : l.key) cl.key.push_back(enc->feature(k));
-            mem.lookups.push_back(std::move(cl));
+            std::vector<Expr> key;
+            for (const auto& k : l.key) key.push_back(expr(enc->feature(k)));
+            cm->memory_lookups.push_back(std::move(key));
           }
           for (const auto& k : m.memory->key) (void)enc->feature(k);  // must exist in the spec
-          for (const auto& e : m.memory->entries) mem.mean_by_key.emplace(e.key, e.mean);
-          cm->memory = std::move(mem);
+          cm->memory.emplace(m.memory->key.size(), m.memory->entries);
         }
         for (const auto& name : m.features) {
           if (name.rfind(kMemoryFeaturePrefix, 0) == 0) {
             for (std::size_t l = 0; l < m.memory->lookups.size(); ++l) {
               std::string base = kMemoryFeaturePrefix + m.memory->lookups[l].name;
-              if (name == base + ".mean") cm->features.push_back(-1 - static_cast<int>(2 * l));
-              if (name == base + ".found") cm->features.push_back(-2 - static_cast<int>(2 * l));
+              if (name == base + ".mean") cm->features.push_back(Expr{-1, static_cast<int>(2 * l)});
+              if (name == base + ".found") cm->features.push_back(Expr{-1, static_cast<int>(2 * l + 1)});
             }
             continue;
           }
-          cm->features.push_back(enc->feature(name));
+          cm->features.push_back(expr(enc->feature(name)));
         }
-        for (const auto& e : m.applies_when) cm->applies_when.push_back(enc->compile(e));
+        for (const auto& e : m.applies_when) cm->applies_when.push_back(expr(enc->compile(e)));
         for (const auto& r : m.requires_) {
-          cm->requires_.push_back(enc->compile(r.expr));
+          cm->requires_.push_back(expr(enc->compile(r.expr)));
           cm->requires_message.push_back(r.message);
         }
         if (m.baseline) {
           cm->has_baseline = true;
           cm->baseline_groups = m.baseline->groups;
           cm->baseline_group_name = m.baseline->group;
-          if (!m.baseline->group.empty()) cm->baseline_group = enc->feature(m.baseline->group);
-          for (const auto& name : m.baseline->features) cm->baseline_features.push_back(enc->feature(name));
+          if (!m.baseline->group.empty()) cm->baseline_group = expr(enc->feature(m.baseline->group));
+          for (const auto& name : m.baseline->features) cm->baseline_features.push_back(expr(enc->feature(name)));
         }
       } catch (const TorpError& e) {
         throw TorpError(e.error().code, f.string() + ": " + e.error().message, e.error().path);
@@ -190,59 +225,69 @@ struct Predictor::Impl {
   }
 
   /// Encode a bound query for model m: requirements, features (normalized into x) and the
-  /// analytical baseline (1 without one). Everything but the network.
+  /// analytical baseline (1 without one). Everything but the network. Reads the values bind()
+  /// computed; an expression without a value is reported through Encoder::eval.
   static std::optional<Error> prepare(const CompiledModel& m, Scratch& s, double* x, double* base_out) {
     const Encoder& enc = *m.encoder;
+    const Bindings& b = s.bindings;
+    const double* value = b.values.data();
+    const std::uint32_t* poison = b.poison.data();
+    auto why = [&](const Expr& e) { return enc.eval(e.id, b).error(); };
     for (std::size_t i = 0; i < m.requires_.size(); ++i) {
-      auto r = enc.eval(m.requires_[i], s.bindings);
-      if (!r) return r.error();
-      if (r.value() == 0.0)
+      const Expr& r = m.requires_[i];
+      if (poison[r.slot]) return why(r);
+      if (value[r.slot] == 0.0)
         return Error{ErrorCode::invalid_argument, m.requires_message[i] + " (model " + m.info.id + ")",
-                     enc.blame_path(m.requires_[i], s.bindings)};
+                     enc.blame_path(r.id, b)};
     }
     if (m.memory) {
       s.memory.clear();
-      for (const auto& l : m.memory->lookups) {
-        s.key.resize(l.key.size());
-        if (auto e = enc.eval_all(l.key, s.bindings, s.key)) return e;
-        auto it = m.memory->mean_by_key.find(s.key);
-        s.memory.push_back(it == m.memory->mean_by_key.end() ? 0.0 : it->second);
-        s.memory.push_back(it == m.memory->mean_by_key.end() ? 0.0 : 1.0);
+      for (const auto& key : m.memory_lookups) {
+        s.key.resize(key.size());
+        for (std::size_t k = 0; k < key.size(); ++k) {
+          if (poison[key[k].slot]) return why(key[k]);
+          s.key[k] = value[key[k].slot];
+        }
+        const double* mean = m.memory->find(s.key.data());
+        s.memory.push_back(mean != nullptr ? *mean : 0.0);
+        s.memory.push_back(mean != nullptr ? 1.0 : 0.0);
       }
     }
     const std::size_t nf = m.features.size();
     for (std::size_t i = 0; i < nf; ++i) {
-      if (m.features[i] >= 0) {
-        auto v = enc.eval(m.features[i], s.bindings);
-        if (!v) return v.error();
-        x[i] = v.value();
+      const Expr& f = m.features[i];
+      if (f.id >= 0) {
+        if (poison[f.slot]) return why(f);
+        x[i] = value[f.slot];
       } else {
-        x[i] = s.memory[static_cast<std::size_t>(-1 - m.features[i])];
+        x[i] = s.memory[static_cast<std::size_t>(f.slot)];
       }
       if (!std::isfinite(x[i]))
         return Error{ErrorCode::invalid_argument, "feature '" + m.info.features[i] + "' is not finite for this query",
-                     m.features[i] >= 0 ? enc.blame_path(m.features[i], s.bindings) : std::string()};
+                     f.id >= 0 ? enc.blame_path(f.id, b) : std::string()};
       x[i] = (x[i] - m.mean[i]) * m.inv_std[i];
     }
     *base_out = 1.0;
     if (!m.has_baseline) return std::nullopt;
-    s.base.resize(m.baseline_features.size());
-    if (auto e = enc.eval_all(m.baseline_features, s.bindings, s.base)) return e;
     const Baseline::Group* g = &m.baseline_groups.front();
-    if (m.baseline_group >= 0) {
-      auto key = enc.eval(m.baseline_group, s.bindings);
-      if (!key) return key.error();
+    if (m.baseline_group.id >= 0) {
+      if (poison[m.baseline_group.slot]) return why(m.baseline_group);
+      const double key = value[m.baseline_group.slot];
       g = nullptr;
       for (const auto& cand : m.baseline_groups)
-        if (cand.key == key.value()) g = &cand;
+        if (cand.key == key) g = &cand;
       if (g == nullptr)
         return Error{ErrorCode::invalid_argument,
                      "model " + m.info.id + " has no analytical baseline for " + m.baseline_group_name + " = " +
-                         std::to_string(key.value()) + " (not in its training data)",
-                     enc.blame_path(m.baseline_group, s.bindings)};
+                         std::to_string(key) + " (not in its training data)",
+                     enc.blame_path(m.baseline_group.id, b)};
     }
     double base = g->intercept;
-    for (std::size_t i = 0; i < s.base.size(); ++i) base += g->coefficients[i] * s.base[i];
+    for (std::size_t i = 0; i < m.baseline_features.size(); ++i) {
+      const Expr& t = m.baseline_features[i];
+      if (poison[t.slot]) return why(t);
+      base += g->coefficients[i] * value[t.slot];
+    }
     if (!(base > 0.0) || !std::isfinite(base))
       return Error{ErrorCode::model_output_invalid,
                    "model " + m.info.id + ": analytical baseline is " + std::to_string(base) + ", not a positive runtime",
@@ -292,12 +337,12 @@ struct Predictor::Impl {
                      "model \"" + std::string(model_id) + "\" serves " + m->second->info.op + ", not " + op_names[it->second],
                      "/model"};
       if (auto e = m->second->encoder->bind(args, s.bindings)) return *e;
-      for (ExprId a : m->second->applies_when) {
-        auto r = m->second->encoder->eval(a, s.bindings);
+      for (const Expr& a : m->second->applies_when) {
+        auto r = m->second->encoder->eval(a.id, s.bindings);
         if (!r) return r.error();
         if (r.value() == 0.0)
           return Error{ErrorCode::no_model, "model \"" + std::string(model_id) + "\" does not cover this query",
-                       m->second->encoder->blame_path(a, s.bindings)};
+                       m->second->encoder->blame_path(a.id, s.bindings)};
       }
       return m->second;
     }
@@ -308,10 +353,9 @@ struct Predictor::Impl {
         bound = m->encoder.get();
       }
       bool applies = true;
-      for (ExprId a : m->applies_when) {
-        auto r = m->encoder->eval(a, s.bindings);
-        if (!r) return r.error();
-        if (r.value() == 0.0) {
+      for (const Expr& a : m->applies_when) {
+        if (s.bindings.poison[a.slot]) return m->encoder->eval(a.id, s.bindings).error();
+        if (s.bindings.values[a.slot] == 0.0) {
           applies = false;
           break;
         }

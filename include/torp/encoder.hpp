@@ -5,6 +5,7 @@
 // The expression language is documented in docs/op-spec.md.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -19,8 +20,8 @@
 
 namespace torp {
 
-/// Per-query state: parsed arguments and memoized feature values. Reuse one per thread to avoid
-/// allocations; it is reset by every bind().
+/// Per-query state: the parsed arguments and the value of every expression of the op, computed
+/// by bind(). Reuse one per thread: its buffers keep their capacity between queries.
 struct Bindings {
   struct Arg {
     bool present = false;
@@ -30,8 +31,10 @@ struct Bindings {
     const nlohmann::json* object = nullptr;  // object arguments (fields read on demand)
   };
   std::vector<Arg> args;
-  std::vector<double> memo;
-  std::vector<unsigned char> memo_state;  // 0 = not computed, 1 = computing, 2 = done
+  /// By Encoder::slot(): the value of each expression, and 0 or a nonzero code when it has no
+  /// value (the encoder turns that code into an Error on request).
+  std::vector<double> values;
+  std::vector<std::uint32_t> poison;
   std::string_view args_path = "/args";
   std::string path;  // scratch for JSON pointers (keeps its capacity between queries)
 };
@@ -63,15 +66,22 @@ class Encoder {
   /// Compile an extra expression in the op's vocabulary (done at load time, not per query).
   ExprId compile(std::string_view expression);
 
-  /// Parse `args` (the query's "args" object) into `b`. Checks argument types, ranks and the
-  /// spec's "validate" rules; errors carry JSON pointers under `args_path`.
+  /// Parse `args` (the query's "args" object) into `b` and compute every expression of the op
+  /// (all features and compiled expressions, each once). Checks argument types, ranks and the
+  /// spec's "validate" rules; errors carry JSON pointers under `args_path`. An expression that
+  /// cannot be computed for these arguments (e.g. it reads an absent argument) is no error here:
+  /// eval() reports it when its value is asked for. if(), select(), &&, || and dim_or() only
+  /// depend on the operands they choose.
   [[nodiscard]] std::optional<Error> bind(const nlohmann::json& args, Bindings& b,
                                           std::string_view args_path = "/args") const;
-  /// Evaluate an expression on bound arguments.
-  [[nodiscard]] Result<double> eval(ExprId id, Bindings& b) const;
-  /// Evaluate several expressions into `out` (out.size() == ids.size()).
-  [[nodiscard]] std::optional<Error> eval_all(std::span<const ExprId> ids, Bindings& b,
+  /// The value of an expression for the bound arguments, or why it has none.
+  [[nodiscard]] Result<double> eval(ExprId id, const Bindings& b) const;
+  /// Evaluate several expressions into `out` (out.size() == ids.size()); the first error.
+  [[nodiscard]] std::optional<Error> eval_all(std::span<const ExprId> ids, const Bindings& b,
                                               std::span<double> out) const;
+  /// Where an expression's value lives in Bindings::values / Bindings::poison (the fast path for
+  /// callers that read many values per query; poison != 0 means: ask eval() for the error).
+  [[nodiscard]] int slot(ExprId id) const;
   /// JSON pointer of the first argument field an expression reads (for error messages).
   [[nodiscard]] std::string blame_path(ExprId id, const Bindings& b) const;
 
