@@ -42,7 +42,7 @@ struct ArgSpec {
   std::vector<FieldSpec> fields;  // object arguments
 };
 
-enum class TProp {
+enum class TProp : std::uint8_t {
   present, rank, volume, tiles, height, width, dtype, layout, buffer_type, memory_layout, sharded,
   shard_cores, shard_grid_x, shard_grid_y, shard_height, shard_width, shard_orientation
 };
@@ -62,7 +62,7 @@ constexpr TPropName kTensorProps[] = {
     {"shard_height", TProp::shard_height}, {"shard_width", TProp::shard_width},
     {"shard_orientation", TProp::shard_orientation}};
 
-enum class Fn {
+enum class Fn : std::uint8_t {
   ceil, floor, round, log, log2, exp, sqrt, abs, min, max, pow, if_, select, in, ceil_div, dtype_bytes
 };
 struct FnName {
@@ -79,7 +79,7 @@ constexpr FnName kFunctions[] = {
     {"in", Fn::in, 2, 64},            {"ceil_div", Fn::ceil_div, 2, 2},
     {"dtype_bytes", Fn::dtype_bytes, 1, 1}};
 
-enum class NodeKind {
+enum class NodeKind : std::uint8_t {
   constant, scalar_arg, arg_present, tensor_prop, tensor_dim, object_field, neg, not_,
   add, sub, mul, div, mod, lt, le, gt, ge, eq, ne, and_, or_, call
 };
@@ -92,6 +92,8 @@ struct Node {
   int field = -1;     // object field index within the arg spec
   Fn fn = Fn::ceil;
   bool dim_has_default = false;
+  bool of_tensor = false;  // tensor_prop: the argument is a tensor (else a memory config)
+  int default_node = -1;   // scalar_arg: the node of the argument's expression default, if any
   std::vector<int> kids;
   int k0 = -1, k1 = -1;  // kids[0], kids[1] (the hot operands, without the vector's indirection)
 };
@@ -194,6 +196,8 @@ struct Encoder::Impl {
   std::vector<std::string> feature_src;
   std::vector<int> feature_root;  // node index, -1 until compiled
   std::vector<Node> nodes;
+  std::vector<double> initial_values;  // per node: a constant's value, else NaN
+  std::vector<int> code;               // the nodes run() computes (all but constants), in order
   std::vector<int> exprs;  // ExprId -> root node
   struct Rule {
     int expr;
@@ -226,6 +230,24 @@ struct Encoder::Impl {
     int add(Node n) {
       if (!n.kids.empty()) n.k0 = n.kids[0];
       if (n.kids.size() > 1) n.k1 = n.kids[1];
+      const auto index = static_cast<int>(im.nodes.size());
+      // Fold operators of constants into a constant (e.g. "-1", "1024 * 4", "device.cores * 2").
+      if (is_pure(n.kind) && std::all_of(n.kids.begin(), n.kids.end(), [&](int k) {
+            return im.nodes[static_cast<std::size_t>(k)].kind == NodeKind::constant;
+          })) {
+        std::vector<double> values = im.initial_values;
+        std::vector<std::uint32_t> poison(im.nodes.size() + 1, 0);
+        values.push_back(0.0);
+        im.step(n, index, nullptr, values.data(), poison.data());
+        if (poison.back() == 0) {
+          const double r = values.back();
+          n = Node{};
+          n.kind = NodeKind::constant;
+          n.value = r;
+        }
+      }
+      im.initial_values.push_back(n.kind == NodeKind::constant ? n.value : kNaN);
+      if (n.kind != NodeKind::constant) im.code.push_back(index);
       im.nodes.push_back(std::move(n));
       return static_cast<int>(im.nodes.size()) - 1;
     }
@@ -386,6 +408,7 @@ struct Encoder::Impl {
           if (p == std::end(kTensorProps)) fail("unknown tensor property '" + member + "'");
           n.kind = NodeKind::tensor_prop;
           n.prop = p->prop;
+          n.of_tensor = as.type == ArgType::tensor;
           return add(std::move(n));
         }
         if (as.type == ArgType::object) {
@@ -407,6 +430,7 @@ struct Encoder::Impl {
         Node n;
         n.kind = NodeKind::scalar_arg;
         n.arg = ai;
+        n.default_node = as.default_id;  // -1 while the default itself compiles: no cycle
         return add(std::move(n));
       }
       if (int fi = im.feature_index(name); fi >= 0) {
@@ -684,99 +708,100 @@ struct Encoder::Impl {
     return v.has_value();
   }
 
-  /// One pass over all nodes: b.values / b.poison for every node (after the arguments are parsed).
+  /// One pass over the computed nodes: b.values / b.poison for every node (after the arguments
+  /// are parsed). Constants, folded at compile time, come from `initial_values`.
   void run(Bindings& b) const {
-    const std::size_t n_nodes = nodes.size();
-    b.values.resize(n_nodes);
-    b.poison.resize(n_nodes);
+    b.values.assign(initial_values.begin(), initial_values.end());
+    b.poison.assign(nodes.size(), 0);
     double* v = b.values.data();
     std::uint32_t* p = b.poison.data();
-    for (std::size_t i = 0; i < n_nodes; ++i) {
-      const Node& n = nodes[i];
-      const auto self = static_cast<std::uint32_t>(i + 1);
-      const int k0 = n.k0, k1 = n.k1;
-      double r = 0.0;
-      std::uint32_t e = 0;
-      auto strict2 = [&] { e = p[k0] ? p[k0] : p[k1]; };
-      switch (n.kind) {
-        case NodeKind::constant: r = n.value; break;
-        case NodeKind::scalar_arg: {
-          const Bindings::Arg& a = b.args[n.arg];
-          const int d = args[n.arg].default_id;
-          if (a.present) {
-            r = a.number;
-          } else if (d >= 0 && static_cast<std::size_t>(d) < i) {  // expression default, computed above
-            r = v[d];
-            e = p[d];
-          } else {
-            r = kNaN;
-            e = self;
-          }
-          break;
+    for (const int i : code) step(nodes[static_cast<std::size_t>(i)], i, &b, v, p);
+  }
+
+  /// The nodes that read no argument: operators and functions of other nodes' values.
+  static bool is_pure(NodeKind k) { return k >= NodeKind::neg; }
+
+  /// Compute node i into v[i] / p[i] from its operands (earlier nodes) and the arguments `b`
+  /// (null when folding constants at compile time: pure nodes only).
+  __attribute__((always_inline)) inline void step(const Node& n, int i, const Bindings* b, double* v,
+                                                  std::uint32_t* p) const {
+    const auto self = static_cast<std::uint32_t>(i + 1);
+    const int k0 = n.k0, k1 = n.k1;
+    double r = 0.0;
+    std::uint32_t e = 0;
+    auto strict2 = [&] { e = p[k0] ? p[k0] : p[k1]; };
+    switch (n.kind) {
+      case NodeKind::constant: r = n.value; break;
+      case NodeKind::scalar_arg: {
+        const Bindings::Arg& a = b->args[n.arg];
+        if (a.present) {
+          r = a.number;
+        } else if (n.default_node >= 0) {  // expression default, computed before this node
+          r = v[n.default_node];
+          e = p[n.default_node];
+        } else {
+          e = self;
         }
-        case NodeKind::arg_present: r = b.args[n.arg].present || args[n.arg].default_id >= 0 ? 1.0 : 0.0; break;
-        case NodeKind::tensor_prop:
-          if (!tensor_prop(b.args[n.arg], args[n.arg].type == ArgType::tensor, n.prop, r)) {
-            r = kNaN;
-            e = self;
-          }
-          break;
-        case NodeKind::tensor_dim: {
-          const Bindings::Arg& a = b.args[n.arg];
-          e = a.present ? p[k0] : self;
-          if (e) break;
-          const long at = dim_index(v[k0], a.tensor.rank);
-          if (at >= 0) {
-            r = static_cast<double>(a.tensor.shape[static_cast<std::size_t>(at)]);
-          } else if (at == -2 && n.dim_has_default) {
-            r = v[k1];
-            e = p[k1];
-          } else {
-            r = kNaN;
-            e = self;
-          }
-          break;
-        }
-        case NodeKind::object_field: {
-          const Bindings::Arg& a = b.args[n.arg];
-          if (!a.present || !object_field(a, args[n.arg].fields[n.field], r)) e = self;
-          break;
-        }
-        case NodeKind::neg: r = -v[k0]; e = p[k0]; break;
-        case NodeKind::not_: r = v[k0] == 0.0 ? 1.0 : 0.0; e = p[k0]; break;
-        case NodeKind::add: r = v[k0] + v[k1]; strict2(); break;
-        case NodeKind::sub: r = v[k0] - v[k1]; strict2(); break;
-        case NodeKind::mul: r = v[k0] * v[k1]; strict2(); break;
-        case NodeKind::div: r = v[k0] / v[k1]; strict2(); break;
-        case NodeKind::mod: r = std::fmod(v[k0], v[k1]); strict2(); break;
-        case NodeKind::lt: r = v[k0] < v[k1] ? 1.0 : 0.0; strict2(); break;
-        case NodeKind::le: r = v[k0] <= v[k1] ? 1.0 : 0.0; strict2(); break;
-        case NodeKind::gt: r = v[k0] > v[k1] ? 1.0 : 0.0; strict2(); break;
-        case NodeKind::ge: r = v[k0] >= v[k1] ? 1.0 : 0.0; strict2(); break;
-        case NodeKind::eq: r = v[k0] == v[k1] ? 1.0 : 0.0; strict2(); break;
-        case NodeKind::ne: r = v[k0] != v[k1] ? 1.0 : 0.0; strict2(); break;
-        case NodeKind::and_:  // the right operand only matters when the left one holds
-          if (p[k0] || v[k0] == 0.0) {
-            e = p[k0];
-          } else {
-            r = v[k1] != 0.0 ? 1.0 : 0.0;
-            e = p[k1];
-          }
-          break;
-        case NodeKind::or_:
-          if (p[k0] || v[k0] != 0.0) {
-            r = 1.0;
-            e = p[k0];
-          } else {
-            r = v[k1] != 0.0 ? 1.0 : 0.0;
-            e = p[k1];
-          }
-          break;
-        case NodeKind::call: call(n, self, v, p, r, e); break;
+        break;
       }
-      v[i] = e ? kNaN : r;
-      p[i] = e;
+      case NodeKind::arg_present: r = b->args[n.arg].present || args[n.arg].default_id >= 0 ? 1.0 : 0.0; break;
+      case NodeKind::tensor_prop:
+        if (!tensor_prop(b->args[n.arg], n.of_tensor, n.prop, r)) e = self;
+        break;
+      case NodeKind::tensor_dim: {
+        const Bindings::Arg& a = b->args[n.arg];
+        e = a.present ? p[k0] : self;
+        if (e) break;
+        const long at = dim_index(v[k0], a.tensor.rank);
+        if (at >= 0) {
+          r = static_cast<double>(a.tensor.shape[static_cast<std::size_t>(at)]);
+        } else if (at == -2 && n.dim_has_default) {
+          r = v[k1];
+          e = p[k1];
+        } else {
+          e = self;
+        }
+        break;
+      }
+      case NodeKind::object_field: {
+        const Bindings::Arg& a = b->args[n.arg];
+        if (!a.present || !object_field(a, args[n.arg].fields[n.field], r)) e = self;
+        break;
+      }
+      case NodeKind::neg: r = -v[k0]; e = p[k0]; break;
+      case NodeKind::not_: r = v[k0] == 0.0 ? 1.0 : 0.0; e = p[k0]; break;
+      case NodeKind::add: r = v[k0] + v[k1]; strict2(); break;
+      case NodeKind::sub: r = v[k0] - v[k1]; strict2(); break;
+      case NodeKind::mul: r = v[k0] * v[k1]; strict2(); break;
+      case NodeKind::div: r = v[k0] / v[k1]; strict2(); break;
+      case NodeKind::mod: r = std::fmod(v[k0], v[k1]); strict2(); break;
+      case NodeKind::lt: r = v[k0] < v[k1] ? 1.0 : 0.0; strict2(); break;
+      case NodeKind::le: r = v[k0] <= v[k1] ? 1.0 : 0.0; strict2(); break;
+      case NodeKind::gt: r = v[k0] > v[k1] ? 1.0 : 0.0; strict2(); break;
+      case NodeKind::ge: r = v[k0] >= v[k1] ? 1.0 : 0.0; strict2(); break;
+      case NodeKind::eq: r = v[k0] == v[k1] ? 1.0 : 0.0; strict2(); break;
+      case NodeKind::ne: r = v[k0] != v[k1] ? 1.0 : 0.0; strict2(); break;
+      case NodeKind::and_:  // the right operand only matters when the left one holds
+        if (p[k0] || v[k0] == 0.0) {
+          e = p[k0];
+        } else {
+          r = v[k1] != 0.0 ? 1.0 : 0.0;
+          e = p[k1];
+        }
+        break;
+      case NodeKind::or_:
+        if (p[k0] || v[k0] != 0.0) {
+          r = 1.0;
+          e = p[k0];
+        } else {
+          r = v[k1] != 0.0 ? 1.0 : 0.0;
+          e = p[k1];
+        }
+        break;
+      case NodeKind::call: call(n, self, v, p, r, e); break;
     }
+    v[i] = e ? kNaN : r;
+    p[i] = e;
   }
 
   static void call(const Node& n, std::uint32_t self, const double* v, const std::uint32_t* p, double& r,

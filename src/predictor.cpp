@@ -378,17 +378,21 @@ struct Predictor::Impl {
   /// The parts of a query object, or why it is not one.
   static std::optional<Error> unpack(const json& q, std::string_view& op, const json*& args, std::string_view& model_id) {
     if (!q.is_object()) return Error{ErrorCode::invalid_query, "a query must be a JSON object {\"op\", \"args\"}", ""};
-    auto o = q.find("op");
-    if (o == q.end() || !o->is_string()) return Error{ErrorCode::invalid_query, "query needs a string \"op\"", "/op"};
-    auto a = q.find("args");
-    if (a == q.end()) return Error{ErrorCode::invalid_query, "query needs an \"args\" object", "/args"};
+    const json *o = nullptr, *a = nullptr, *m = nullptr;
+    for (const auto& [key, value] : q.get_ref<const json::object_t&>()) {  // one pass over the query's members
+      if (key == "op") o = &value;
+      else if (key == "args") a = &value;
+      else if (key == "model") m = &value;
+    }
+    if (o == nullptr || !o->is_string()) return Error{ErrorCode::invalid_query, "query needs a string \"op\"", "/op"};
+    if (a == nullptr) return Error{ErrorCode::invalid_query, "query needs an \"args\" object", "/args"};
     model_id = {};
-    if (auto m = q.find("model"); m != q.end() && !m->is_null()) {
+    if (m != nullptr && !m->is_null()) {
       if (!m->is_string()) return Error{ErrorCode::invalid_query, "\"model\" must be a model id string", "/model"};
       model_id = m->get_ref<const std::string&>();
     }
     op = o->get_ref<const std::string&>();
-    args = &*a;
+    args = a;
     return std::nullopt;
   }
 

@@ -181,42 +181,87 @@ std::optional<double> dtype_bytes(int data_type) {
   }
 }
 
+namespace {
+
+/// The members of a JSON object that tensor parsing reads, found in one pass over the object
+/// (a query's tensors are small objects read once: one walk beats a lookup per key).
+struct Members {
+  const json* tensor_spec = nullptr;
+  const json* tensor_layout = nullptr;
+  const json* logical_shape = nullptr;
+  const json* shape = nullptr;
+  const json* dtype = nullptr;
+  const json* memory_config = nullptr;
+  const json* layout = nullptr;
+  const json* page_config = nullptr;
+  const json* buffer_type = nullptr;
+  const json* memory_layout = nullptr;
+  const json* shard_spec = nullptr;
+  const json* nd_shard_spec = nullptr;
+  const json* data = nullptr;
+};
+
+Members members(const json& object) {
+  Members m;
+  for (const auto& [key, value] : object.get_ref<const json::object_t&>()) {
+    const std::string_view k = key;
+    const json* v = &value;
+    switch (k.size()) {
+      case 4: if (k == "data") m.data = v; break;
+      case 5: if (k == "dtype") m.dtype = v; else if (k == "shape") m.shape = v; break;
+      case 6: if (k == "layout") m.layout = v; break;
+      case 10: if (k == "shard_spec") m.shard_spec = v; break;
+      case 11: if (k == "tensor_spec") m.tensor_spec = v; else if (k == "buffer_type") m.buffer_type = v;
+               else if (k == "page_config") m.page_config = v; break;
+      case 13: if (k == "tensor_layout") m.tensor_layout = v; else if (k == "logical_shape") m.logical_shape = v;
+               else if (k == "memory_config") m.memory_config = v; else if (k == "memory_layout") m.memory_layout = v;
+               else if (k == "nd_shard_spec") m.nd_shard_spec = v; break;
+      default: break;
+    }
+  }
+  return m;
+}
+
+bool given(const json* v) { return v != nullptr && !v->is_null(); }
+
+}  // namespace
+
 Result<MemoryConfigInfo> parse_memory_config(const json& jin, std::string_view path) {
-  const json* j = &jin;
+  if (!jin.is_object()) return bad(path, "memory config must be an object");
+  Members f = members(jin);
   json parsed;
   // Sweep vectors wrap it as {"type": "...MemoryConfig", "data": <object or JSON string>}.
   std::string data_path;
-  if (j->is_object() && j->contains("data") && !j->contains("buffer_type")) {
+  if (f.data != nullptr && f.buffer_type == nullptr) {
     data_path = child(path, "data");
-    const json& d = (*j)["data"];
-    if (d.is_string()) {
-      parsed = json::parse(d.get_ref<const std::string&>(), nullptr, false);
-      if (parsed.is_discarded()) return bad(data_path, "memory config data is not valid JSON");
-      j = &parsed;
-    } else {
-      j = &d;
-    }
     path = data_path;
+    const json* d = f.data;
+    if (d->is_string()) {
+      parsed = json::parse(d->get_ref<const std::string&>(), nullptr, false);
+      if (parsed.is_discarded()) return bad(path, "memory config data is not valid JSON");
+      d = &parsed;
+    }
+    if (!d->is_object()) return bad(path, "memory config must be an object");
+    f = members(*d);
   }
-  if (!j->is_object()) return bad(path, "memory config must be an object");
   MemoryConfigInfo m;
   m.present = true;
-  if (auto it = j->find("buffer_type"); it != j->end()) {
-    auto v = parse_enum(EnumKind::buffer_type, *it);
-    if (!v) return bad(child(path, "buffer_type"), "unknown buffer type " + it->dump());
+  if (f.buffer_type != nullptr) {
+    auto v = parse_enum(EnumKind::buffer_type, *f.buffer_type);
+    if (!v) return bad(child(path, "buffer_type"), "unknown buffer type " + f.buffer_type->dump());
     m.buffer_type = *v;
   }
-  if (auto it = j->find("memory_layout"); it != j->end()) {
-    auto v = parse_enum(EnumKind::memory_layout, *it);
-    if (!v) return bad(child(path, "memory_layout"), "unsupported memory layout " + it->dump());
+  if (f.memory_layout != nullptr) {
+    auto v = parse_enum(EnumKind::memory_layout, *f.memory_layout);
+    if (!v) return bad(child(path, "memory_layout"), "unsupported memory layout " + f.memory_layout->dump());
     m.memory_layout = *v;
   }
-  if (auto it = j->find("shard_spec"); it != j->end() && !it->is_null()) {
-    auto s = parse_shard_spec(*it, child(path, "shard_spec"), false);
+  if (given(f.shard_spec)) {
+    auto s = parse_shard_spec(*f.shard_spec, child(path, "shard_spec"), false);
     if (!s) return s.error();
     m.shard = s.value();
-  } else if (auto nd = j->find("nd_shard_spec"); nd != j->end() && !nd->is_null()) {
-    auto s = parse_shard_spec(*nd, child(path, "nd_shard_spec"), true);
+  } else if (given(f.nd_shard_spec)) {
+    auto s = parse_shard_spec(*f.nd_shard_spec, child(path, "nd_shard_spec"), true);
     if (!s) return s.error();
     m.shard = s.value();
   }
@@ -228,22 +273,17 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   TensorInfo t;
   t.present = true;
   // Find the TensorSpec node: full Tensor form wraps it in "tensor_spec".
-  const json* spec = &j;
-  bool wrapped = false;
-  if (auto it = j.find("tensor_spec"); it != j.end()) {
-    if (!it->is_object()) return bad(child(path, "tensor_spec"), "tensor_spec must be an object");
-    spec = &*it;
-    wrapped = true;
+  Members spec = members(j);
+  const bool wrapped = spec.tensor_spec != nullptr;
+  if (wrapped) {
+    if (!spec.tensor_spec->is_object()) return bad(child(path, "tensor_spec"), "tensor_spec must be an object");
+    spec = members(*spec.tensor_spec);
   }
-  const json* layout_node = nullptr;
-  if (auto it = spec->find("tensor_layout"); it != spec->end()) {
-    if (!it->is_object())
-      return bad(std::string(path) + (wrapped ? "/tensor_spec" : "") + "/tensor_layout", "tensor_layout must be an object");
-    layout_node = &*it;
-  }
+  if (spec.tensor_layout != nullptr && !spec.tensor_layout->is_object())
+    return bad(std::string(path) + (wrapped ? "/tensor_spec" : "") + "/tensor_layout", "tensor_layout must be an object");
   // Reduced forms may put dtype / memory_config / layout beside the shape ("flat").
-  const bool flat = layout_node == nullptr && (spec->contains("dtype") || spec->contains("memory_config") ||
-                                               spec->contains("layout"));
+  const bool flat = spec.tensor_layout == nullptr &&
+                    (spec.dtype != nullptr || spec.memory_config != nullptr || spec.layout != nullptr);
   if (wrapped) {
     t.shape_path = "/tensor_spec/logical_shape";
     t.dtype_path = flat ? "/tensor_spec/dtype" : "/tensor_spec/tensor_layout/dtype";
@@ -257,13 +297,13 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   }
 
   // Shape.
-  auto sh = spec->find("logical_shape");
-  if (sh == spec->end()) sh = spec->find("shape");
-  if (sh == spec->end()) return bad(std::string(path) + t.shape_path, "tensor has no logical_shape");
+  const json* sh = spec.logical_shape != nullptr ? spec.logical_shape : spec.shape;
+  if (sh == nullptr) return bad(std::string(path) + t.shape_path, "tensor has no logical_shape");
   if (!sh->is_array()) return bad(std::string(path) + t.shape_path, "logical_shape must be an array of integers");
-  std::size_t n = sh->size();
+  const auto& dims = sh->get_ref<const json::array_t&>();
+  std::size_t n = dims.size();
   while (n > 0) {  // trailing zeros: the reference's padding to rank 4
-    auto v = json_integer((*sh)[n - 1]);
+    auto v = json_integer(dims[n - 1]);
     if (!v || *v != 0) break;
     --n;
   }
@@ -271,7 +311,7 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   if (n > static_cast<std::size_t>(TensorInfo::kMaxRank))
     return bad(std::string(path) + t.shape_path, "tensor rank above 8 is not supported");
   for (std::size_t i = 0; i < n; ++i) {
-    auto v = json_integer((*sh)[i]);
+    auto v = json_integer(dims[i]);
     if (!v || *v < 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "dimension must be a non-negative integer");
     if (*v == 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "empty tensor (a 0 dimension) has no runtime to predict");
     t.shape[i] = *v;
@@ -279,24 +319,24 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   t.rank = static_cast<int>(n);
 
   // dtype / memory_config / layout live in tensor_layout; reduced forms may put them beside the shape.
-  const json* holder = layout_node ? layout_node : spec;
-  if (auto it = holder->find("dtype"); it != holder->end() && !it->is_null()) {
-    auto v = parse_enum(EnumKind::data_type, *it);
-    if (!v) return bad(std::string(path) + t.dtype_path, "unsupported dtype " + it->dump());
+  const Members holder = spec.tensor_layout != nullptr ? members(*spec.tensor_layout) : spec;
+  if (given(holder.dtype)) {
+    auto v = parse_enum(EnumKind::data_type, *holder.dtype);
+    if (!v) return bad(std::string(path) + t.dtype_path, "unsupported dtype " + holder.dtype->dump());
     t.dtype = *v;
   }
-  if (auto it = holder->find("memory_config"); it != holder->end() && !it->is_null()) {
+  if (given(holder.memory_config)) {
     thread_local std::string memory_path;  // reused: no allocation per query
     memory_path.assign(path);
     memory_path += t.memory_path;
-    auto m = parse_memory_config(*it, memory_path);
+    auto m = parse_memory_config(*holder.memory_config, memory_path);
     if (!m) return m.error();
     t.memory = m.value();
   }
-  if (auto it = holder->find("page_config"); it != holder->end() && it->is_object()) {
+  if (holder.page_config != nullptr && holder.page_config->is_object()) {
     // {"config": {"index": 0 (RowMajor) | 1 (Tile), "value": {...}}}
-    auto c = it->find("config");
-    if (c != it->end() && c->is_object()) {
+    auto c = holder.page_config->find("config");
+    if (c != holder.page_config->end() && c->is_object()) {
       auto idx = c->find("index");
       if (idx != c->end()) {
         auto v = json_integer(*idx);
@@ -305,11 +345,12 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
         t.layout = static_cast<int>(*v);
       }
     }
-  } else if (auto l = holder->find("layout"); l != holder->end() && !l->is_null()) {
-    t.layout_path = layout_node ? (wrapped ? "/tensor_spec/tensor_layout/layout" : "/tensor_layout/layout")
-                                : (wrapped ? "/tensor_spec/layout" : "/layout");
-    auto v = parse_enum(EnumKind::layout, *l);
-    if (!v) return bad(std::string(path) + t.layout_path, "unknown layout " + l->dump());
+  } else if (given(holder.layout)) {
+    const bool in_layout = spec.tensor_layout != nullptr;
+    t.layout_path = in_layout ? (wrapped ? "/tensor_spec/tensor_layout/layout" : "/tensor_layout/layout")
+                              : (wrapped ? "/tensor_spec/layout" : "/layout");
+    auto v = parse_enum(EnumKind::layout, *holder.layout);
+    if (!v) return bad(std::string(path) + t.layout_path, "unknown layout " + holder.layout->dump());
     t.layout = *v;
   }
   return t;
