@@ -55,7 +55,7 @@ void BM_ExpBatch(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(p.predict_batch(qs));
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_ExpBatch)->Arg(64)->Arg(4096);
+BENCHMARK(BM_ExpBatch)->Arg(64)->Arg(256)->Arg(1024)->Arg(4096);
 
 // The same query repeated: isolates the cost of walking many distinct JSON trees (cache misses).
 void BM_ExpBatchSameQuery(benchmark::State& state) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <unordered_map>
 
 namespace torp {
@@ -198,6 +199,23 @@ struct Encoder::Impl {
   std::vector<Node> nodes;
   std::vector<double> initial_values;  // per node: a constant's value, else NaN
   std::vector<int> code;               // the nodes run() computes (all but constants), in order
+  std::map<std::string, int> node_by_signature;  // compile time: each distinct node once
+
+  static std::string signature(const Node& n) {
+    std::string s;
+    auto put = [&](const auto& v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(n.kind);
+    put(n.kind == NodeKind::constant ? n.value : 0.0);
+    put(n.arg);
+    put(n.prop);
+    put(n.field);
+    put(n.fn);
+    put(n.dim_has_default);
+    put(n.of_tensor);
+    put(n.default_node);
+    for (int k : n.kids) put(k);
+    return s;
+  }
   std::vector<int> exprs;  // ExprId -> root node
   struct Rule {
     int expr;
@@ -246,10 +264,15 @@ struct Encoder::Impl {
           n.value = r;
         }
       }
+      // An identical node computes the same value: share it (common sub-expressions such as
+      // input_tensor.dtype, which many features read, are computed once).
+      std::string key = signature(n);
+      if (auto it = im.node_by_signature.find(key); it != im.node_by_signature.end()) return it->second;
+      im.node_by_signature.emplace(std::move(key), index);
       im.initial_values.push_back(n.kind == NodeKind::constant ? n.value : kNaN);
       if (n.kind != NodeKind::constant) im.code.push_back(index);
       im.nodes.push_back(std::move(n));
-      return static_cast<int>(im.nodes.size()) - 1;
+      return index;
     }
     int bin(NodeKind k, int a, int b) {
       Node n;

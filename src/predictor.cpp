@@ -403,55 +403,72 @@ struct Predictor::Impl {
     return predict(op, *args, model_id);
   }
 
-  /// Many queries: encode each, then run every model's networks once over all its rows
-  /// (matrix products), then finish. Answers equal the single-query path exactly.
+  /// Many queries, in chunks small enough that a chunk's encoded rows stay in cache: encode each
+  /// query of the chunk, run every model's networks once over its rows (matrix products), then
+  /// finish. Answers equal the single-query path exactly.
   std::vector<PredictResult> predict_batch(std::span<const json> queries) const {
-    thread_local Scratch s;
+    constexpr std::size_t kChunk = 256;
     struct Pending {
+      const CompiledModel* model = nullptr;
       std::vector<std::size_t> index;
       std::vector<double> base, x;
     };
-    std::vector<std::optional<PredictResult>> answers(queries.size());
-    std::unordered_map<const CompiledModel*, Pending> pending;
-    for (std::size_t q = 0; q < queries.size(); ++q) {
-      std::string_view op, model_id;
-      const json* args = nullptr;
-      if (auto e = unpack(queries[q], op, args, model_id)) {
-        answers[q] = *e;
-        continue;
-      }
-      auto chosen = select(op, *args, model_id, s);
-      if (chosen.index() == 1) {
-        answers[q] = std::get<1>(std::move(chosen));
-        continue;
-      }
-      const CompiledModel* m = std::get<0>(chosen);
-      Pending& p = pending[m];
-      const std::size_t nf = m->features.size();
-      p.x.resize(p.x.size() + nf);
-      double base = 1.0;
-      if (auto e = prepare(*m, s, p.x.data() + p.x.size() - nf, &base)) {
-        p.x.resize(p.x.size() - nf);
-        answers[q] = *e;
-        continue;
-      }
-      p.index.push_back(q);
-      p.base.push_back(base);
-    }
-    std::vector<double> out, sum;
-    for (auto& [m, p] : pending) {
-      const std::size_t n = p.index.size();
-      sum.assign(n, 0.0);
-      for (const auto& net : m->ensemble) {
-        net.forward_batch(p.x.data(), n, out);
-        for (std::size_t r = 0; r < n; ++r) sum[r] += out[r];
-      }
-      for (std::size_t r = 0; r < n; ++r)
-        answers[p.index[r]] = finish(*m, sum[r] / static_cast<double>(m->ensemble.size()), p.base[r]);
-    }
+    thread_local Scratch s;
+    thread_local std::vector<Pending> pending;  // one per model of the chunk (usually one)
+    thread_local std::vector<double> out, sum;
     std::vector<PredictResult> results;
     results.reserve(queries.size());
-    for (auto& a : answers) results.push_back(std::move(*a));
+    for (std::size_t c0 = 0; c0 < queries.size(); c0 += kChunk) {
+      const std::size_t c1 = std::min(queries.size(), c0 + kChunk);
+      for (auto& p : pending) p.model = nullptr;
+      for (std::size_t q = c0; q < c1; ++q) {
+        std::string_view op, model_id;
+        const json* args = nullptr;
+        if (auto e = unpack(queries[q], op, args, model_id)) {
+          results.emplace_back(std::move(*e));
+          continue;
+        }
+        auto chosen = select(op, *args, model_id, s);
+        if (chosen.index() == 1) {
+          results.emplace_back(std::get<1>(std::move(chosen)));
+          continue;
+        }
+        const CompiledModel* m = std::get<0>(chosen);
+        auto it = std::find_if(pending.begin(), pending.end(), [&](const Pending& p) { return p.model == m; });
+        if (it == pending.end()) it = std::find_if(pending.begin(), pending.end(), [](const Pending& p) { return !p.model; });
+        if (it == pending.end()) it = pending.emplace(pending.end());
+        Pending& p = *it;
+        if (p.model == nullptr) {
+          p.model = m;
+          p.index.clear();
+          p.base.clear();
+          p.x.clear();
+        }
+        const std::size_t nf = m->features.size();
+        p.x.resize(p.x.size() + nf);
+        double base = 1.0;
+        if (auto e = prepare(*m, s, p.x.data() + p.x.size() - nf, &base)) {
+          p.x.resize(p.x.size() - nf);
+          results.emplace_back(std::move(*e));
+          continue;
+        }
+        p.index.push_back(q);
+        p.base.push_back(base);
+        results.emplace_back(Prediction{});  // answered below
+      }
+      for (const Pending& p : pending) {
+        if (p.model == nullptr) continue;
+        const CompiledModel& m = *p.model;
+        const std::size_t n = p.index.size();
+        sum.assign(n, 0.0);
+        for (const auto& net : m.ensemble) {
+          net.forward_batch(p.x.data(), n, out);
+          for (std::size_t r = 0; r < n; ++r) sum[r] += out[r];
+        }
+        for (std::size_t r = 0; r < n; ++r)
+          results[p.index[r]] = finish(m, sum[r] / static_cast<double>(m.ensemble.size()), p.base[r]);
+      }
+    }
     return results;
   }
 };
