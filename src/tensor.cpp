@@ -335,11 +335,13 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   }
   if (holder.page_config != nullptr && holder.page_config->is_object()) {
     // {"config": {"index": 0 (RowMajor) | 1 (Tile), "value": {...}}}
-    auto c = holder.page_config->find("config");
-    if (c != holder.page_config->end() && c->is_object()) {
-      auto idx = c->find("index");
-      if (idx != c->end()) {
-        auto v = json_integer(*idx);
+    const auto& page_config = holder.page_config->get_ref<const json::object_t&>();
+    auto c = page_config.find("config");
+    if (c != page_config.end() && c->second.is_object()) {
+      const auto& config = c->second.get_ref<const json::object_t&>();
+      auto idx = config.find("index");
+      if (idx != config.end()) {
+        auto v = json_integer(idx->second);
         if (!v || (*v != 0 && *v != 1))
           return bad(std::string(path) + t.layout_path + "/config/index", "page_config index must be 0 (ROW_MAJOR) or 1 (TILE)");
         t.layout = static_cast<int>(*v);
