@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.hpp"
+#include "torp/json_text.hpp"
 #include "torp/predictor.hpp"
 
 using nlohmann::json;
@@ -69,10 +70,23 @@ BENCHMARK(BM_ExpBatchSameQuery)->Arg(4096);
 void BM_ParseAndPredict(benchmark::State& state) {
   const auto& p = predictor();
   std::string line = json{{"op", "ttnn.exp"}, {"args", exp_args(7)}}.dump();
-  for (auto _ : state) benchmark::DoNotOptimize(p.predict(json::parse(line)));
+  for (auto _ : state) benchmark::DoNotOptimize(p.predict(torp::parse_json(line)));
   state.SetLabel(std::to_string(line.size()) + " bytes per query");
 }
 BENCHMARK(BM_ParseAndPredict);
+
+// Query text to JSON: TORP's reader and nlohmann's parser on the same line.
+void BM_ParseQueryText(benchmark::State& state) {
+  std::string line = json{{"op", "ttnn.exp"}, {"args", exp_args(7)}}.dump();
+  for (auto _ : state) benchmark::DoNotOptimize(torp::parse_json(line));
+}
+BENCHMARK(BM_ParseQueryText);
+
+void BM_ParseQueryTextNlohmann(benchmark::State& state) {
+  std::string line = json{{"op", "ttnn.exp"}, {"args", exp_args(7)}}.dump();
+  for (auto _ : state) benchmark::DoNotOptimize(json::parse(line));
+}
+BENCHMARK(BM_ParseQueryTextNlohmann);
 
 void BM_MatmulQuery(benchmark::State& state) {
   const auto& p = predictor();

@@ -8,12 +8,14 @@
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "torp/json_text.hpp"
 #include "torp/predictor.hpp"
 
 namespace torp::cli {
@@ -51,13 +53,7 @@ void append_error(std::string& out, const Error& e) {
   out += "}}\n";
 }
 
-void answer(const Predictor& p, std::string_view line, std::size_t line_no, std::string& out) {
-  nlohmann::json q = nlohmann::json::parse(line, nullptr, false);
-  if (q.is_discarded()) {
-    append_error(out, Error{ErrorCode::invalid_query, "line " + std::to_string(line_no) + " is not valid JSON", ""});
-    return;
-  }
-  PredictResult r = p.predict(q);
+void append_answer(std::string& out, const PredictResult& r) {
   if (!r) {
     append_error(out, r.error());
     return;
@@ -69,6 +65,38 @@ void answer(const Predictor& p, std::string_view line, std::size_t line_no, std:
   out += R"(, "status": "ok", "model": )";
   append_escaped(out, r.value().model_id);
   out += "}\n";
+}
+
+Error not_json(std::size_t line_no) {
+  return Error{ErrorCode::invalid_query, "line " + std::to_string(line_no) + " is not valid JSON", ""};
+}
+
+/// One line, answered on its own (streaming).
+void answer(const Predictor& p, std::string_view line, std::size_t line_no, std::string& out) {
+  nlohmann::json q = parse_json(line);
+  if (q.is_discarded()) return append_error(out, not_json(line_no));
+  append_answer(out, p.predict(q));
+}
+
+struct Line {
+  std::string_view text;
+  std::size_t number;
+};
+
+/// Many lines, answered through the batch call (networks run over many rows at once).
+void answer_batch(const Predictor& p, std::span<const Line> lines, std::string& out) {
+  std::vector<nlohmann::json> queries;
+  std::vector<std::size_t> query_of_line(lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    nlohmann::json q = parse_json(lines[i].text);
+    query_of_line[i] = q.is_discarded() ? SIZE_MAX : queries.size();
+    if (!q.is_discarded()) queries.push_back(std::move(q));
+  }
+  const std::vector<PredictResult> results = p.predict_batch(queries);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (query_of_line[i] == SIZE_MAX) append_error(out, not_json(lines[i].number));
+    else append_answer(out, results[query_of_line[i]]);
+  }
 }
 
 }  // namespace
@@ -144,10 +172,6 @@ int cmd_predict(int argc, char** argv) {
   for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, in)) > 0;) input.append(buf, got);
   if (in != stdin) std::fclose(in);
 
-  struct Line {
-    std::string_view text;
-    std::size_t number;
-  };
   std::vector<Line> lines;
   for (std::size_t pos = 0, no = 1; pos < input.size(); ++no) {
     std::size_t end = input.find('\n', pos);
@@ -163,7 +187,9 @@ int cmd_predict(int argc, char** argv) {
   auto work = [&](unsigned t) {
     std::size_t begin = lines.size() * t / threads, end = lines.size() * (t + 1) / threads;
     outs[t].reserve((end - begin) * 80);
-    for (std::size_t i = begin; i < end; ++i) answer(predictor, lines[i].text, lines[i].number, outs[t]);
+    constexpr std::size_t kChunk = 256;
+    for (std::size_t i = begin; i < end; i += kChunk)
+      answer_batch(predictor, std::span<const Line>(lines).subspan(i, std::min(kChunk, end - i)), outs[t]);
   };
   std::vector<std::thread> pool;
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
