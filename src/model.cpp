@@ -3,8 +3,9 @@
 
 #include <cmath>
 #include <fstream>
-#include <iterator>
 #include <sstream>
+
+#include "torp/json_text.hpp"
 
 namespace torp {
 namespace {
@@ -241,10 +242,12 @@ ModelFile parse_model(const json& doc, const std::string& source) {
 ModelFile load_model(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw TorpError(ErrorCode::io, "cannot open model file " + file.string());
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  json doc;
-  try {
-    doc = json::parse(text);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = std::move(buffer).str();
+  json doc = parse_json(text);  // model files are mostly numbers: TORP's reader is the fast way in
+  if (doc.is_discarded()) try {
+    doc = json::parse(text);  // for nlohmann's account of where the text goes wrong
   } catch (const json::exception& e) {
     for (const char* literal : {"NaN", "Infinity"})
       if (text.find(literal) != std::string::npos)
