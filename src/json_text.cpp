@@ -72,7 +72,9 @@ class Reader {
       skip();
       if (p_ == end_ || *p_ != ':') return false;
       ++p_;
-      if (!value(members[key], depth)) return false;  // a repeated key keeps its last value, as nlohmann does
+      // Keys often arrive sorted (nlohmann writes them so): hint the end. A repeated key keeps
+      // its last value, as nlohmann does.
+      if (!value(members.emplace_hint(members.end(), key, nullptr)->second, depth)) return false;
       skip();
       if (p_ == end_) return false;
       if (*p_ == '}') {
