@@ -18,7 +18,8 @@ using nlohmann::json;
 
 namespace {
 
-/// The package's pure-Python result types (ttnn_op_runtime_predictor/_types.py). Looked up once
+/// The package's pure-Python result types (ttnn_op_runtime_predictor/_types.py). Looked up when
+/// the module is imported (not lazily, where two threads could race for the GIL and the guard)
 /// and never released: they must outlive static destruction, which runs after the interpreter.
 struct Types {
   py::object error;       ///< error(code, message, path) -> TorpError subclass instance
@@ -123,30 +124,20 @@ std::optional<torp::Error> to_json(py::handle h, json& out) {
   return std::nullopt;
 }
 
-/// A query's args: a dict, or its JSON text.
-std::optional<torp::Error> args_to_json(py::handle args, json& out) {
-  if (PyUnicode_Check(args.ptr())) {
-    out = json::parse(args.cast<std::string>(), nullptr, false);
-    if (out.is_discarded()) return torp::Error{torp::ErrorCode::invalid_query, "args is not valid JSON text", "/args"};
-    return std::nullopt;
+/// A query (`what` "query", at the top) or a query's args (`what` "args", at "/args"): a dict,
+/// or its JSON text (a query as one JSON Lines line).
+std::optional<torp::Error> object_to_json(py::handle h, json& out, const std::string& what) {
+  std::optional<torp::Error> e;
+  if (PyUnicode_Check(h.ptr())) {
+    out = json::parse(utf8(h.ptr()), nullptr, false);
+    if (out.is_discarded()) e = torp::Error{torp::ErrorCode::invalid_query, what + " is not valid JSON text", ""};
+  } else if (!PyDict_Check(h.ptr())) {
+    e = torp::Error{torp::ErrorCode::invalid_query, what + " must be a dict or its JSON text, not a value of type " + type_name(h), ""};
+  } else {
+    e = to_json(h, out);
   }
-  if (auto e = to_json(args, out)) return below(*e, "args");
-  return std::nullopt;
-}
-
-/// A whole query: a dict {"op", "args", "model"?}, or its JSON text (one JSON Lines line).
-std::optional<torp::Error> query_to_json(py::handle q, json& out) {
-  if (PyUnicode_Check(q.ptr())) {
-    out = json::parse(q.cast<std::string>(), nullptr, false);
-    if (out.is_discarded()) return torp::Error{torp::ErrorCode::invalid_query, "query is not valid JSON text", ""};
-    return std::nullopt;
-  }
-  if (!PyDict_Check(q.ptr()))
-    return torp::Error{torp::ErrorCode::invalid_query,
-                       "a query is a dict {\"op\", \"args\", \"model\"?} or its JSON text, not a value of type " +
-                           type_name(q),
-                       ""};
-  return to_json(q, out);
+  if (e && what == "args") below(*e, what);
+  return e;
 }
 
 py::object to_python(const json& j) {
@@ -188,7 +179,7 @@ std::unique_ptr<torp::Predictor> load(const std::string& dir) {
 
 double predict(const torp::Predictor& p, const std::string& op, py::handle args, const std::optional<std::string>& model) {
   json a;
-  if (auto e = args_to_json(args, a)) raise(*e);
+  if (auto e = object_to_json(args, a, "args")) raise(*e);
   torp::PredictResult r = [&] {
     py::gil_scoped_release release;
     return p.predict(op, a, model ? std::string_view(*model) : std::string_view());
@@ -197,25 +188,34 @@ double predict(const torp::Predictor& p, const std::string& op, py::handle args,
   return r.value().runtime_ns;
 }
 
+/// Queries are converted and answered in chunks: the C++ batch path still runs its networks over
+/// many rows at once, while memory stays bounded by one chunk's JSON trees (a list of a million
+/// queries is not turned into a million trees first) and a chunk's trees are still in cache
+/// when they are answered.
+constexpr std::size_t kBatchChunk = 64;
+
 py::list predict_batch(const torp::Predictor& p, const py::iterable& queries) {
+  const Types& t = types();
+  py::list out;
   std::vector<json> items;
   std::vector<std::pair<std::size_t, torp::Error>> unreadable;  // converted here, not by the Predictor
+  auto answer = [&] {
+    std::vector<torp::PredictResult> results;
+    {
+      py::gil_scoped_release release;
+      results = p.predict_batch(items);
+    }
+    for (auto& [i, e] : unreadable) results[i] = std::move(e);
+    for (const auto& r : results)
+      out.append(r ? t.prediction(r.value().runtime_ns, std::string(r.value().model_id)) : error_object(r.error()));
+    items.clear();
+    unreadable.clear();
+  };
   for (py::handle q : queries) {
-    items.emplace_back();
-    if (auto e = query_to_json(q, items.back())) unreadable.emplace_back(items.size() - 1, std::move(*e));
+    if (auto e = object_to_json(q, items.emplace_back(), "query")) unreadable.emplace_back(items.size() - 1, std::move(*e));
+    if (items.size() == kBatchChunk) answer();
   }
-  std::vector<torp::PredictResult> results;
-  {
-    py::gil_scoped_release release;
-    results = p.predict_batch(items);
-  }
-  for (auto& [i, e] : unreadable) results[i] = std::move(e);
-  const Types& t = types();
-  py::list out(results.size());
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    const auto& r = results[i];
-    out[i] = r ? t.prediction(r.value().runtime_ns, std::string(r.value().model_id)) : error_object(r.error());
-  }
+  if (!items.empty()) answer();
   return out;
 }
 
@@ -248,6 +248,7 @@ int run_predict_command(std::vector<std::string> args) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "TORP's C++ predictor; use the ttnn_op_runtime_predictor package, which wraps it.";
   m.attr("__version__") = TORP_VERSION;
+  types();
   m.def(
       "resolve_models_dir",
       [](const std::optional<std::string>& d) {

@@ -124,6 +124,8 @@ def get_runtime_from_model(op_name: str, *args: Any, **kwargs: Any) -> float:
     query built from the arguments, see docs/python.md), and returns the float the C++ API answers.
     Arguments the signature does not know raise ``TypeError``.
     """
+    if not isinstance(op_name, str):
+        raise TypeError(f"op_name must be a str, not {type(op_name).__name__}")
     build = _REFERENCE_CALLS.get(op_name.replace("::", ".").rsplit(".", 1)[-1])
     if build is None:
         if args:

@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -54,6 +56,20 @@ def test_batch_with_a_bad_item_in_the_middle(predictor):
     assert answers[2].path.startswith("/args/input_tensor")
 
 
+def test_long_batch_with_bad_items_across_chunks(predictor):
+    queries = exp_queries(150)
+    bad = {0, 63, 64, 100, 149}
+    for i in bad:
+        queries[i] = "not a query"
+    answers = predictor.predict_batch(iter(queries))  # any iterable
+    assert len(answers) == len(queries)
+    for i, (q, a) in enumerate(zip(queries, answers)):
+        if i in bad:
+            assert isinstance(a, torp.InvalidQueryError)
+        else:
+            assert a == (predictor.predict(q["op"], q["args"]), "wormhole_n300/exp")
+
+
 def test_batch_items_that_are_not_queries(predictor):
     answers = predictor.predict_batch(["{not json", 42, {"op": "ttnn.exp"}, exp_queries(1)[0]])
     assert [type(a) for a in answers[:3]] == [torp.InvalidQueryError] * 3
@@ -79,9 +95,10 @@ def test_query_error_codes_raise_their_types(predictor, query, error_class, path
     assert_same_answer(cli_answers([query])[0], e)
 
 
-def test_invalid_query_raises_its_type(predictor):
+@pytest.mark.parametrize("args", ['{"input_tensor": ', [1, 2]])
+def test_invalid_query_raises_its_type(predictor, args):
     with pytest.raises(torp.InvalidQueryError) as raised:
-        predictor.predict("ttnn.exp", '{"input_tensor": ')
+        predictor.predict("ttnn.exp", args)
     assert (raised.value.code, raised.value.path) == ("invalid_query", "/args")
 
 
@@ -127,6 +144,34 @@ def test_threads_give_identical_answers(predictor):
     for b in batches:
         assert [key(a) for a in b] == [key(a) for a in batch]
     assert [a.runtime_ns if isinstance(a, torp.Prediction) else key(a) for a in batch] == [key(a) for a in sequential]
+
+
+def test_gil_is_released_while_loading_and_predicting(predictor):
+    queries = exp_queries(4096)
+    seen, stop = [], threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            seen.append(time.perf_counter())
+            time.sleep(0)  # gives the GIL back to the main thread
+
+    def overlaps(call):
+        start = time.perf_counter()
+        call()
+        end = time.perf_counter()
+        return any(start < t < end for t in seen)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000)  # no forced switches: spin() runs during a call only if the call releases the GIL
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        assert overlaps(lambda: torp.Predictor(str(MODELS)))
+        assert any(overlaps(lambda: predictor.predict_batch(queries)) for _ in range(5))
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
 
 
 def test_models_listing_equals_torp_list_json(predictor):
