@@ -11,9 +11,10 @@ BUNDLED_MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model
 
 Args = Union[Dict[str, Any], str]
 Query = Union[Dict[str, Any], str]
+PathLike = Union[str, "os.PathLike[str]"]
 
 
-def resolve_models_dir(model_dir: Optional[str] = None) -> str:
+def resolve_models_dir(model_dir: Optional[PathLike] = None) -> str:
     """The model directory a ``Predictor(model_dir)`` loads.
 
     ``model_dir`` if given, else ``$TORP_MODELS``, else the models bundled with this package, else
@@ -37,7 +38,7 @@ class Predictor:
 
     __slots__ = ("_core",)
 
-    def __init__(self, model_dir: Optional[str] = None) -> None:
+    def __init__(self, model_dir: Optional[PathLike] = None) -> None:
         self._core = _core.Predictor(resolve_models_dir(model_dir))
 
     @property

@@ -122,7 +122,7 @@ def test_load_error_codes_raise_their_types(tmp_path):
                "op_spec": torp.OpSpecError, "io": torp.TorpIOError}
     for code, directory in broken_model_dirs(tmp_path).items():
         with pytest.raises(classes[code]) as raised:
-            torp.Predictor(str(directory))
+            torp.Predictor(directory)
         assert raised.value.code == code
         assert str(directory) in raised.value.message
 
@@ -186,7 +186,7 @@ def test_model_directory_resolution(tmp_path, monkeypatch):
     monkeypatch.setenv("TORP_MODELS", str(one))
     assert torp.Predictor().directory == str(one)  # $TORP_MODELS when no directory is given
     assert len(torp.Predictor().models()) == 4
-    assert torp.Predictor(str(MODELS)).directory == str(MODELS)  # an explicit directory wins
+    assert torp.Predictor(MODELS).directory == str(MODELS)  # an explicit directory (str or path) wins
     monkeypatch.delenv("TORP_MODELS")
     monkeypatch.chdir(SOURCE)  # the build tree has no bundled models: the C++ order goes on to ./models
     assert torp.Predictor().directory == "models"
