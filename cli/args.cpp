@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "args.hpp"
 
+#include <exception>
 #include <fstream>
 #include <iostream>
 
@@ -129,6 +130,15 @@ std::optional<std::string> Args::pos(const std::string& name) const {
 
 void error(const std::string& command, const std::string& message) {
   std::cerr << "torp " << command << ": error: " << message << "\n";
+}
+
+int run_command(const std::string& command, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // TorpError's what() is "code: message (at path)"
+    error(command, e.what());
+    return kExitFailure;
+  }
 }
 
 bool require(const Args& a, const std::string& command, std::initializer_list<const char*> names) {

@@ -59,6 +59,9 @@ class Args {
 /// Print "torp <command>: error: <message>" to stderr.
 void error(const std::string& command, const std::string& message);
 
+/// Run one command; an exception that escapes it is reported with error() and gives kExitFailure.
+int run_command(const std::string& command, int (*run)(int, char**), int argc, char** argv);
+
 /// Options a command needs but Args declares optional: reports the first missing one.
 bool require(const Args& a, const std::string& command, std::initializer_list<const char*> names);
 

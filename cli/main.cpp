@@ -1,13 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // torp: predict TTNN op runtimes, and build the models that do it.
-#include <cstring>
-#include <exception>
 #include <iostream>
 #include <string>
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "torp/error.hpp"
 
 namespace {
 
@@ -57,18 +54,8 @@ int main(int argc, char** argv) {
     std::cout << "torp 0.1.0\n";
     return torp::cli::kExitOk;
   }
-  for (const auto& c : kCommands) {
-    if (cmd != c.name) continue;
-    try {
-      return c.run(argc - 2, argv + 2);
-    } catch (const torp::TorpError& e) {
-      torp::cli::error(cmd, e.what());
-      return torp::cli::kExitFailure;
-    } catch (const std::exception& e) {
-      torp::cli::error(cmd, e.what());
-      return torp::cli::kExitFailure;
-    }
-  }
+  for (const auto& c : kCommands)
+    if (cmd == c.name) return torp::cli::run_command(cmd, c.run, argc - 2, argv + 2);
   std::cerr << "torp: unknown command '" << cmd << "'\n\n";
   usage(std::cerr);
   return torp::cli::kExitUsage;

@@ -8,7 +8,8 @@ PACKAGES=(
   libarmadillo-dev        # numeric core of the trainer
   libgtest-dev googletest # tests
   libbenchmark-dev        # benchmarks
-  pybind11-dev python3-dev python3-numpy  # Python module
+  pybind11-dev python3-dev                # Python module
+  python3-pytest python3-venv python3-pip # Python tests, pip install into a venv
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

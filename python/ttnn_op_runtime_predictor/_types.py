@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Result types: one exception class per TORP error code, and a batch item's success value.
+
+The C++ extension builds these objects (``error`` and ``Prediction``), so a code means the same
+class whichever entry point raised it.
+"""
+from typing import Dict, NamedTuple, Type
+
+
+class TorpError(Exception):
+    """A TORP error: ``code`` (stable id, e.g. ``"invalid_argument"``), ``message`` and ``path``.
+
+    ``path`` is the JSON pointer of the offending field in the query, e.g.
+    ``"/args/input_tensor/tensor_spec/logical_shape"``, or ``""`` when the error is not about one
+    field. ``str(error)`` reads ``"code: message (at path)"`` like the C++ library's messages.
+    Catch ``TorpError`` for any failure, or a subclass for one code.
+    """
+
+    code = ""
+
+    def __init__(self, message: str, path: str = "", code: str = "") -> None:
+        super().__init__(message, path, code)
+        self.message = message
+        self.path = path
+        if code:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" + (f" (at {self.path})" if self.path else "")
+
+
+class UnknownOpError(TorpError):
+    """No loaded model serves an op of that name."""
+
+    code = "unknown_op"
+
+
+class NoModelError(TorpError):
+    """The op is known, but no model covers this query (or the pinned model id does not)."""
+
+    code = "no_model"
+
+
+class InvalidArgumentError(TorpError):
+    """An argument is missing, ill-typed, of the wrong rank, or outside the model's domain."""
+
+    code = "invalid_argument"
+
+
+class ModelOutputInvalidError(TorpError):
+    """The network's answer is not a positive finite runtime (TORP never clamps it)."""
+
+    code = "model_output_invalid"
+
+
+class InvalidQueryError(TorpError):
+    """The query is not JSON, or lacks ``op`` / ``args``."""
+
+    code = "invalid_query"
+
+
+class ModelFormatError(TorpError):
+    """A model file is malformed (missing key, shape mismatch, non-finite weight)."""
+
+    code = "model_format"
+
+
+class ModelVersionError(TorpError):
+    """A model file declares an unknown or future ``format_version``."""
+
+    code = "model_version"
+
+
+class OpSpecError(TorpError):
+    """A model's op spec is malformed (bad expression, unknown argument type)."""
+
+    code = "op_spec"
+
+
+class TorpIOError(TorpError):
+    """A model directory or file could not be read."""
+
+    code = "io"
+
+
+_CLASS_BY_CODE: Dict[str, Type[TorpError]] = {
+    c.code: c for c in (UnknownOpError, NoModelError, InvalidArgumentError, ModelOutputInvalidError,
+                        InvalidQueryError, ModelFormatError, ModelVersionError, OpSpecError, TorpIOError)}
+
+
+def error(code: str, message: str, path: str) -> TorpError:
+    """The exception for an error code (a plain ``TorpError`` carrying ``code`` if it has no class)."""
+    cls = _CLASS_BY_CODE.get(code)
+    return cls(message, path) if cls is not None else TorpError(message, path, code)
+
+
+class Prediction(NamedTuple):
+    """A successful batch answer: the runtime in ns and the id of the model that answered."""
+
+    runtime_ns: float
+    model: str
