@@ -11,6 +11,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "torp/json_text.hpp"
 #include "torp/predictor.hpp"
 
 namespace py = pybind11;
@@ -129,7 +130,7 @@ std::optional<torp::Error> to_json(py::handle h, json& out) {
 std::optional<torp::Error> object_to_json(py::handle h, json& out, const std::string& what) {
   std::optional<torp::Error> e;
   if (PyUnicode_Check(h.ptr())) {
-    out = json::parse(utf8(h.ptr()), nullptr, false);
+    out = torp::parse_json(utf8(h.ptr()));
     if (out.is_discarded()) e = torp::Error{torp::ErrorCode::invalid_query, what + " is not valid JSON text", ""};
   } else if (!PyDict_Check(h.ptr())) {
     e = torp::Error{torp::ErrorCode::invalid_query, what + " must be a dict or its JSON text, not a value of type " + type_name(h), ""};
