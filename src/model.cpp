@@ -165,12 +165,12 @@ ModelFile parse_model(const json& doc, const std::string& source) {
     if (!entries.is_array()) bad(source, mp + "/entries", "entries must be an array of [key..., mean, count]");
     for (std::size_t i = 0; i < entries.size(); ++i) {
       std::string ep = mp + "/entries/" + std::to_string(i);
-      auto v = numbers(entries[i], source, ep);
-      if (v.size() != rm.key.size() + 2) bad(source, ep, "shape mismatch: expected key values, mean and count");
+      auto row = numbers(entries[i], source, ep);
+      if (row.size() != rm.key.size() + 2) bad(source, ep, "shape mismatch: expected key values, mean and count");
       ResidualMemory::Entry e;
-      e.key.assign(v.begin(), v.begin() + static_cast<long>(rm.key.size()));
-      e.mean = v[rm.key.size()];
-      e.count = static_cast<int>(v[rm.key.size() + 1]);
+      e.key.assign(row.begin(), row.begin() + static_cast<long>(rm.key.size()));
+      e.mean = row[rm.key.size()];
+      e.count = static_cast<int>(row[rm.key.size() + 1]);
       if (e.count < 1) bad(source, ep, "count must be at least 1");
       rm.entries.push_back(std::move(e));
     }
