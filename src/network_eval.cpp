@@ -79,28 +79,31 @@ __attribute__((target("avx2,fma"))) void dense_avx2(const double* __restrict x, 
   dense_tail(x, in, wt, bias, out, y, relu, o);
 }
 
-/// Y (n x out) = X (n x in) . Wt + bias, four rows at a time so every weight load feeds four
-/// FMAs. Each output is the same FMA chain over inputs as in dense_avx2 (a zero input adds an
-/// exact zero there and is skipped), so answers match the single-query kernel.
+/// Y (n x out) = X (n x in) . Wt + bias for a tile of rows. Outputs go in panels of 8 whose
+/// weights are packed contiguously (in x 8); each panel stays in L1 while every group of four
+/// rows passes over it, and every weight load feeds four rows' FMAs. Each output is the same FMA
+/// chain over inputs as in dense_avx2 (a zero input adds an exact zero there and is skipped),
+/// so answers match the single-query kernel.
 __attribute__((target("avx2,fma"))) void dense_rows_avx2(const double* __restrict X, std::size_t n, int in,
-                                                         const double* __restrict wt, const double* __restrict bias,
-                                                         int out, double* __restrict Y, bool relu) {
+                                                         const double* __restrict wt,
+                                                         const double* __restrict panels,
+                                                         const double* __restrict bias, int out,
+                                                         double* __restrict Y, bool relu) {
   const __m256d zero = _mm256_setzero_pd();
-  const int out4 = out & ~3;
-  std::size_t r = 0;
-  for (; r + 4 <= n; r += 4) {
-    const double* x0 = X + r * in;
-    double* y0 = Y + r * out;
-    int o = 0;
-    for (; o + 8 <= out4; o += 8) {
+  const int out8 = out & ~7, out4 = out & ~3;
+  const std::size_t n4 = n & ~std::size_t{3};
+  for (int o = 0; o < out8; o += 8) {
+    const double* wp = panels + static_cast<long>(o) * in;
+    for (std::size_t r = 0; r < n4; r += 4) {
+      const double* x0 = X + r * in;
+      double* y0 = Y + r * out;
       __m256d acc[4][2];
       for (int k = 0; k < 4; ++k) {
         acc[k][0] = _mm256_loadu_pd(bias + o);
         acc[k][1] = _mm256_loadu_pd(bias + o + 4);
       }
       for (int i = 0; i < in; ++i) {
-        const double* w = wt + static_cast<long>(i) * out + o;
-        const __m256d w0 = _mm256_loadu_pd(w), w1 = _mm256_loadu_pd(w + 4);
+        const __m256d w0 = _mm256_loadu_pd(wp + 8 * i), w1 = _mm256_loadu_pd(wp + 8 * i + 4);
         for (int k = 0; k < 4; ++k) {
           const __m256d xv = _mm256_set1_pd(x0[k * in + i]);
           acc[k][0] = _mm256_fmadd_pd(xv, w0, acc[k][0]);
@@ -112,7 +115,11 @@ __attribute__((target("avx2,fma"))) void dense_rows_avx2(const double* __restric
         _mm256_storeu_pd(y0 + k * out + o + 4, relu ? _mm256_max_pd(acc[k][1], zero) : acc[k][1]);
       }
     }
-    for (; o < out4; o += 4) {
+  }
+  for (std::size_t r = 0; r < n4; r += 4) {
+    const double* x0 = X + r * in;
+    double* y0 = Y + r * out;
+    for (int o = out8; o < out4; o += 4) {
       __m256d acc[4];
       for (int k = 0; k < 4; ++k) acc[k] = _mm256_loadu_pd(bias + o);
       for (int i = 0; i < in; ++i) {
@@ -123,11 +130,11 @@ __attribute__((target("avx2,fma"))) void dense_rows_avx2(const double* __restric
     }
     for (int k = 0; k < 4; ++k) dense_tail(x0 + k * in, in, wt, bias, out, y0 + k * out, relu, out4);
   }
-  for (; r < n; ++r) dense_avx2(X + r * in, in, wt, bias, out, Y + r * out, relu);
+  for (std::size_t r = n4; r < n; ++r) dense_avx2(X + r * in, in, wt, bias, out, Y + r * out, relu);
 }
 
-void dense_rows_generic(const double* X, std::size_t n, int in, const double* wt, const double* bias, int out,
-                        double* Y, bool relu) {
+void dense_rows_generic(const double* X, std::size_t n, int in, const double* wt, const double* /*panels*/,
+                        const double* bias, int out, double* Y, bool relu) {
   for (std::size_t r = 0; r < n; ++r) dense_generic(X + r * in, in, wt, bias, out, Y + r * out, relu);
 }
 
@@ -147,10 +154,16 @@ FastNetwork::FastNetwork(const Network& net) {
     if (d.in > kMaxWidth)
       throw TorpError(ErrorCode::model_format, "layer input width " + std::to_string(d.in) + " exceeds " +
                                                    std::to_string(kMaxWidth) + ", the widest TORP serves");
-    Layer l{d.in, d.out, std::vector<double>(static_cast<std::size_t>(d.in) * d.out), d.bias};
+    Layer l{d.in, d.out, std::vector<double>(static_cast<std::size_t>(d.in) * d.out), {}, d.bias};
     for (int o = 0; o < d.out; ++o)
       for (int i = 0; i < d.in; ++i)
         l.wt[static_cast<std::size_t>(i) * d.out + o] = d.weights[static_cast<std::size_t>(o) * d.in + i];
+    const int out8 = d.out & ~7;
+    l.panels.resize(static_cast<std::size_t>(out8) * d.in);
+    for (int o = 0; o < out8; ++o)
+      for (int i = 0; i < d.in; ++i)
+        l.panels[static_cast<std::size_t>(o / 8) * d.in * 8 + static_cast<std::size_t>(i) * 8 + o % 8] =
+            d.weights[static_cast<std::size_t>(o) * d.in + i];
     max_width_ = std::max({max_width_, static_cast<std::size_t>(d.in), static_cast<std::size_t>(d.out)});
     layers_.push_back(std::move(l));
   }
@@ -183,7 +196,7 @@ void FastNetwork::forward_batch(const double* x, std::size_t n, std::vector<doub
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       const Layer& L = layers_[l];
       double* y = bufs[l % 2];
-      dense_rows(cur, rows, L.in, L.wt.data(), L.bias.data(), L.out, y, l + 1 < layers_.size());
+      dense_rows(cur, rows, L.in, L.wt.data(), L.panels.data(), L.bias.data(), L.out, y, l + 1 < layers_.size());
       cur = y;
     }
     std::copy(cur, cur + rows, out.begin() + static_cast<long>(r0));  // the last layer has one output

@@ -22,7 +22,8 @@ class FastNetwork {
  private:
   struct Layer {
     int in, out;
-    std::vector<double> wt;  // in x out
+    std::vector<double> wt;      // in x out
+    std::vector<double> panels;  // the first out & ~7 outputs in panels of 8: [out / 8][in][8]
     std::vector<double> bias;
   };
   std::vector<Layer> layers_;
