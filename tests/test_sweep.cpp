@@ -16,6 +16,7 @@
 #include "support/fixtures.hpp"
 #include "torp/dataset.hpp"
 #include "torp/log.hpp"
+#include "torp/predictor.hpp"
 #include "torp/sweep.hpp"
 
 namespace {
@@ -477,6 +478,130 @@ TEST(SweepImport, SweepBlockErrorsAreOpSpecErrors) {
   EXPECT_EQ(message(spec), "argument 'input_tensor' is declared \"tensor\"; a \"value\" mapping needs int, float, bool or enum");
   spec["sweep"] = json::parse(R"({"args": {"input_tensor": {"tensor": {"shape": "input_shape"}, "when": 3}}})");
   EXPECT_EQ(message(spec), "expected a Python expression over the sweep parameters (a string)");
+}
+
+TEST(SweepOps, ConcatenateHeads) {
+  Import i = run("ops/concatenate_heads.vectors.json", {"ops/concatenate_heads.results.json"}, {},
+                 "ops/concatenate_heads.json", "devices/wormhole_n150.json");
+  auto args = [](json shape, const char* dtype, const char* in, const char* out) {
+    return json{{"input_tensor", {{"logical_shape", shape}, {"dtype", dtype}, {"layout", "TILE"}, {"memory_config", interleaved(in)}}},
+                {"memory_config", interleaved(out)}};
+  };
+  EXPECT_EQ(rows_of(i.data),
+            (std::vector<Row>{
+                {"nightly", "b84e40a2509352ed853d731064141e9cc14bcad7c65378a08339f6cb", args({2, 4, 1024, 128}, "BFLOAT8_B", "L1", "DRAM"), 11807},
+                {"nightly", "7e42059b10e47716821c6083c22dbc11daae51b8936cdff91a734118", args({1, 16, 384, 64}, "BFLOAT16", "DRAM", "L1"), 6431}}));
+  EXPECT_EQ(drops(i.report), expected_drops({}));  // R1 original_vector_data agrees with the era A vectors
+  EXPECT_EQ(vector_classes(i.report), (std::vector<std::size_t>{3, 2, 1, 0, 0, 0}));  // the invalid one was skipped
+}
+
+TEST(SweepOps, CreateQkvHeads) {
+  Import i = run("ops/create_qkv_heads.vectors.json", {"ops/create_qkv_heads.results.json"}, {},
+                 "ops/create_qkv_heads.json", "devices/wormhole_n150.json");
+  auto input = [](json shape, const char* dtype, const char* buffer) {
+    return json{{"logical_shape", shape}, {"dtype", dtype}, {"layout", "TILE"}, {"memory_config", interleaved(buffer)}};
+  };
+  EXPECT_EQ(rows_of(i.data),
+            (std::vector<Row>{
+                {"suite_1", "591744e64ba585b0c357bdb7b96c2ff1c66e66921c9e2750c78ec663",
+                 {{"input_tensor", input({1, 1, 128, (16 + 2 * 16) * 64}, "BFLOAT16", "DRAM")},  // num_kv_heads None
+                  {"num_heads", 16}, {"transpose_k_heads", false}, {"memory_config", interleaved("DRAM")}},
+                 9120},
+                {"suite_1", "47e6959210167309b2f9880565477d522f639d95fbb267e7b24070aa",
+                 {{"input_tensor", input({2, 1, 256, (16 + 2 * 4) * 64}, "BFLOAT8_B", "L1")},
+                  {"num_heads", 16}, {"num_kv_heads", 4}, {"transpose_k_heads", true}, {"memory_config", interleaved("L1")}},
+                 7342}}));
+  EXPECT_EQ(drops(i.report), expected_drops({}));  // R0 original_vector_data repr strings agree
+}
+
+TEST(SweepOps, PagedSdpaDecodeUnpacksValidCombination) {
+  Import i = run("ops/paged_sdpa_decode.vectors.json", {"ops/paged_sdpa_decode.results.json"}, {},
+                 "ops/paged_scaled_dot_product_attention_decode.json", "devices/wormhole_n150.json");
+  auto t = [](json shape, const char* dtype, const char* layout) {
+    return json{{"logical_shape", shape}, {"dtype", dtype}, {"layout", layout}};
+  };
+  json q1 = t({1, 4, 8, 128}, "BFLOAT16", "TILE");
+  q1["memory_config"] = interleaved("DRAM");
+  json q2 = t({1, 1, 32, 64}, "BFLOAT16", "TILE");
+  q2["memory_config"] = interleaved("DRAM");
+  // "(4, 8, 1, 1024, 128, 64, 128, 32, True, None)": 4 users x 1024 / 64 = 64 blocks of 64.
+  const json first = {{"input_tensor_q", q1},
+                      {"input_tensor_k", t({64, 1, 64, 128}, "BFLOAT8_B", "TILE")},
+                      {"input_tensor_v", t({64, 1, 64, 128}, "BFLOAT8_B", "TILE")},
+                      {"page_table_tensor", t({4, 16}, "INT32", "ROW_MAJOR")},
+                      {"cur_pos_tensor", t({4}, "INT32", "ROW_MAJOR")},
+                      {"is_causal", true},
+                      {"program_config", {{"k_chunk_size", 128}, {"q_chunk_size", 32}, {"exp_approx_mode", false}}},
+                      {"compute_kernel_config",
+                       {{"math_fidelity", "HiFi2"}, {"math_approx_mode", true}, {"fp32_dest_acc_en", false}, {"packer_l1_acc", false}}},
+                      {"memory_config", interleaved("DRAM")}};
+  // "(1, 32, 8, 4096, 64, 32, None, None, False, 0.125)": no program or compute kernel config, a mask.
+  const json second = {{"input_tensor_q", q2},
+                       {"input_tensor_k", t({128, 8, 32, 64}, "BFLOAT8_B", "TILE")},
+                       {"input_tensor_v", t({128, 8, 32, 64}, "BFLOAT8_B", "TILE")},
+                       {"page_table_tensor", t({1, 128}, "INT32", "ROW_MAJOR")},
+                       {"cur_pos_tensor", t({1}, "INT32", "ROW_MAJOR")},
+                       {"attn_mask", t({1, 1, 32, 4096}, "BFLOAT16", "TILE")},
+                       {"is_causal", false},
+                       {"scale", 0.125},
+                       {"memory_config", interleaved("DRAM")}};
+  EXPECT_EQ(rows_of(i.data),
+            (std::vector<Row>{{"paged", "e36330aa0829d45079f7ebcae3e1331dc7d0fa19066b3fe93ec8d68f", first, 15234},
+                              {"paged", "543ddf49b50c54f0624db47d870847a2aa5e6f97fc143744c58a625a", second, 20113}}));
+  EXPECT_EQ(vector_classes(i.report), (std::vector<std::size_t>{3, 2, 1, 0, 0, 0}));
+}
+
+TEST(SweepOps, MatmulUnpacksMatmulSpecs) {
+  Import i = run("ops/matmul.vectors.json", {"ops/matmul.results.json"}, {}, "ops/matmul.json");
+  const json grid = json::array({{{"start", {{"x", 0}, {"y", 0}}}, {"end", {{"x", 7}, {"y", 0}}}}});
+  const json sharded = {{"buffer_type", "L1"}, {"memory_layout", "HEIGHT_SHARDED"},
+                        {"shard_spec", {{"grid", grid}, {"shape", {128, 64}}, {"orientation", "ROW_MAJOR"}}}};
+  auto t = [](json shape, const char* dtype, json mc) {
+    return json{{"logical_shape", shape}, {"dtype", dtype}, {"layout", "TILE"}, {"memory_config", mc}};
+  };
+  // "((1,), (1024, 64, 128), False)": a (1, 1024, 64) height-sharded on 8 cores, b (64, 128).
+  const json first = {{"input_tensor_a", t({1, 1024, 64}, "BFLOAT16", sharded)},
+                      {"input_tensor_b", t({64, 128}, "BFLOAT16", interleaved("DRAM"))},
+                      {"transpose_a", false}, {"transpose_b", false},
+                      {"memory_config", {{"buffer_type", "L1"}, {"memory_layout", "HEIGHT_SHARDED"}}},
+                      {"dtype", "BFLOAT16"}};
+  // "((2, 3), (64, 128, 96), True)" with transpose_b: b batched and (n, k).
+  const json second = {{"input_tensor_a", t({2, 3, 64, 128}, "BFLOAT8_B", interleaved("DRAM"))},
+                       {"input_tensor_b", t({2, 3, 96, 128}, "BFLOAT8_B", interleaved("DRAM"))},
+                       {"transpose_a", false}, {"transpose_b", true},
+                       {"memory_config", interleaved("DRAM")},
+                       {"dtype", "BFLOAT16"}};
+  EXPECT_EQ(rows_of(i.data),
+            (std::vector<Row>{{"default", "7f9d4b051cc60fe3452ddec04018c40646b1de662c1f032862caf8e0", first, 8123},
+                              {"default", "a8a3f60b2534a43f65e5c75f01047aa7deef356b09ac9450d9a9430e", second, 23456}}));
+}
+
+TEST(SweepOps, ImportedRowsAreQueriesTheShippedModelsAnswer) {
+  torp::Predictor p(source("models"));
+  struct Case {
+    std::string fixture, spec, device;
+    std::vector<std::string> models;  // per row: the model that answers, or "no_model"
+  };
+  const Case cases[] = {
+      {"concatenate_heads", "ops/concatenate_heads.json", "devices/wormhole_n150.json",
+       {"reference/concatenate_heads", "reference/concatenate_heads"}},
+      {"create_qkv_heads", "ops/create_qkv_heads.json", "devices/wormhole_n150.json",
+       {"reference/create_qkv_heads", "reference/create_qkv_heads"}},
+      {"paged_sdpa_decode", "ops/paged_scaled_dot_product_attention_decode.json", "devices/wormhole_n150.json",
+       {"reference/paged_scaled_dot_product_attention_decode", "reference/paged_scaled_dot_product_attention_decode"}},
+      // The trained matmul model covers a height-sharded a and an unbatched b only.
+      {"matmul", "ops/matmul.json", "devices/wormhole_n300.json", {"wormhole_n300/matmul", "no_model"}},
+  };
+  for (const Case& c : cases) {
+    Import i = run("ops/" + c.fixture + ".vectors.json", {"ops/" + c.fixture + ".results.json"}, {}, c.spec, c.device);
+    const torp::Dataset d = i.data.to_dataset();
+    ASSERT_EQ(d.rows.size(), c.models.size()) << c.fixture;
+    for (std::size_t k = 0; k < d.rows.size(); ++k) {
+      auto r = p.predict(d.op, d.rows[k].args);
+      EXPECT_EQ(r.ok() ? std::string(r.value().model_id) : std::string(torp::to_string(r.error().code)), c.models[k])
+          << c.fixture << " row " << k << (r.ok() ? "" : ": " + r.error().describe());
+    }
+  }
 }
 
 TEST(SweepCli, FromSweepWritesDatasetAndReportOrNothing) {
