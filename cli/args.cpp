@@ -26,6 +26,16 @@ Args& Args::flag(const std::string& name, const std::string& help) {
   opts_.push_back({name, "", help, std::nullopt, true, false});
   return *this;
 }
+Args& Args::short_name(char c, const std::string& name) {
+  for (auto& o : opts_)
+    if (o.name == name) o.short_name = c;
+  return *this;
+}
+Args& Args::greedy(const std::string& name) {
+  for (auto& o : opts_)
+    if (o.name == name) o.greedy = o.repeatable = true;
+  return *this;
+}
 Args& Args::positional(const std::string& name, const std::string& help, bool optional) {
   pos_.push_back({name, help, optional});
   return *this;
@@ -43,7 +53,8 @@ std::string Args::help() const {
   }
   o << "\noptions:\n";
   for (const auto& op : opts_) {
-    std::string lhs = "--" + op.name + (op.is_flag ? "" : " " + op.metavar);
+    std::string lhs = (op.short_name ? std::string("-") + op.short_name + ", " : std::string()) + "--" + op.name +
+                      (op.is_flag ? "" : " " + op.metavar + (op.greedy ? "..." : ""));
     o << "  " << lhs << std::string(lhs.size() < 24 ? 24 - lhs.size() : 1, ' ') << op.help;
     if (op.def) o << " (default: " << (op.def->empty() ? "\"\"" : *op.def) << ")";
     if (op.repeatable) o << " (repeatable)";
@@ -56,6 +67,14 @@ int Args::parse(int argc, char** argv) {
   std::size_t next_pos = 0;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
+    if (a.size() == 2 && a[0] == '-' && a[1] != '-') {  // -o: a declared short name
+      for (const auto& o : opts_)
+        if (o.short_name == a[1]) a = "--" + o.name;
+      if (a.size() == 2) {
+        error(command_, "unknown option " + a + " (see torp " + command_ + " --help)");
+        return kExitUsage;
+      }
+    }
     if (a.size() > 2 && a.rfind("--", 0) == 0) {
       std::string name = a.substr(2), value;
       bool has_value = false;
@@ -91,6 +110,8 @@ int Args::parse(int argc, char** argv) {
         return kExitUsage;
       }
       values_[name].push_back(value);
+      if (found->greedy)
+        while (i + 1 < argc && argv[i + 1][0] != '-') values_[name].push_back(argv[++i]);
     } else {
       if (next_pos >= pos_.size()) {
         error(command_, "unexpected argument '" + a + "' (see torp " + command_ + " --help)");

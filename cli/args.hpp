@@ -25,6 +25,11 @@ class Args {
   Args& option(const std::string& name, const std::string& metavar, const std::string& help,
                std::optional<std::string> default_value = std::nullopt, bool repeatable = false);
   Args& flag(const std::string& name, const std::string& help);
+  /// `-c` is another spelling of --name.
+  Args& short_name(char c, const std::string& name);
+  /// The repeatable option --name also takes the arguments after its value, up to the next
+  /// option ("--results a.json b.json").
+  Args& greedy(const std::string& name);
   Args& positional(const std::string& name, const std::string& help, bool optional = false);
 
   /// Parse; on --help prints help and returns kExitOk, on error prints usage and returns
@@ -43,7 +48,8 @@ class Args {
   struct Opt {
     std::string name, metavar, help;
     std::optional<std::string> def;
-    bool is_flag = false, repeatable = false;
+    bool is_flag = false, repeatable = false, greedy = false;
+    char short_name = 0;
   };
   struct Pos {
     std::string name, help;

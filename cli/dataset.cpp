@@ -3,6 +3,7 @@
 // and cut deterministic samples.
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -12,6 +13,9 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "torp/dataset.hpp"
+#include "torp/encoder.hpp"
+#include "torp/log.hpp"
+#include "torp/predictor.hpp"
 #include "torp/sweep.hpp"
 
 namespace torp::cli {
@@ -63,47 +67,141 @@ int import_csv(int argc, char** argv) {
   return kExitOk;
 }
 
-int import_sweep_cmd(int argc, char** argv) {
-  const std::string cmd = "dataset import-sweep";
-  Args a(cmd, "Import tt-metal sweep output (vectors_export + results_export JSON) into a TORP dataset.",
-         "Results are joined to vectors by (suite, input_hash), never by position. Only PASS records\n"
-         "with DEVICE KERNEL DURATION [ns] > 0 are kept; every dropped record is counted by reason.\n"
-         "The op spec's \"sweep\" block maps sweep parameters to the op's arguments. Result files of\n"
-         "generations R0..R3 and vector files of eras A..C are accepted.");
-  a.option("op-spec", "FILE", "op spec with a \"sweep\" block, e.g. ops/exp.json (required)")
-      .option("device", "FILE", "device the sweep ran on, e.g. devices/wormhole_n300.json (required)")
+/// An op spec or device description: a JSON file, or a name looked up among the *.json files of
+/// `dir` (default: share/torp/<kind> next to the models, else ./<kind>) by their "op" (also its
+/// short form and aliases) or "name", or their file name.
+json find_description(const std::string& value, const std::string& kind, const std::optional<std::string>& dir,
+                      const char* what) {
+  namespace fs = std::filesystem;
+  if (value.find('/') != std::string::npos || (value.size() > 5 && value.substr(value.size() - 5) == ".json") ||
+      fs::is_regular_file(value))
+    return read_json_file(value, what);
+  fs::path d = dir ? fs::path(*dir) : resolve_models_dir().parent_path() / kind;
+  if (!dir && !fs::is_directory(d)) d = kind;
+  std::error_code ec;
+  if (!fs::is_directory(d, ec))
+    throw TorpError(ErrorCode::io, std::string("no ") + what + " '" + value + "': directory " + d.string() +
+                                       " not found (give a file, or --" + kind + " DIR)");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(d))
+    if (e.path().extension() == ".json") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const fs::path& f : files) {
+    json j = read_json_file(f.string(), what);
+    std::vector<std::string> names = {f.stem().string()};
+    if (kind == "ops" && j.contains("op") && j["op"].is_string()) {
+      std::string op = j["op"];
+      names.push_back(op);
+      names.push_back(op.substr(op.rfind('.') + 1));
+      for (const json& alias : j.value("aliases", json::array()))
+        if (alias.is_string()) names.push_back(alias);
+    }
+    if (kind == "devices" && j.contains("name") && j["name"].is_string()) names.push_back(j["name"]);
+    std::string wanted = kind == "ops" ? canonical_op_name(value) : value;
+    for (const std::string& n : names)
+      if (n == value || n == wanted) return j;
+  }
+  throw TorpError(ErrorCode::io, std::string("no ") + what + " '" + value + "' in " + d.string() +
+                                     " (give a file, or --" + kind + " DIR)");
+}
+
+void print_report(std::ostream& o, const SweepImportReport& rep, std::size_t files) {
+  auto row = [&](int indent, const std::string& name, std::size_t n, const std::string& note = {}) {
+    o << std::string(static_cast<std::size_t>(indent), ' ') << std::left << std::setw(32 - indent) << name << std::right
+      << std::setw(9) << n << (note.empty() ? "" : "  " + note) << "\n";
+  };
+  o << rep.vectors << " vectors, " << rep.records << " result records in " << files << " file(s) -> " << rep.rows
+    << " rows of " << rep.configurations << " configurations\n";
+  row(0, "records dropped", rep.dropped_total());
+  for (std::size_t i = 0; i < kSweepDropReasons; ++i) {
+    if (rep.dropped[i] == 0) continue;
+    row(2, std::string(to_string(static_cast<SweepDrop>(i))), rep.dropped[i], "e.g. " + rep.example[i]);
+    if (static_cast<SweepDrop>(i) == SweepDrop::not_pass)
+      for (const auto& [status, n] : rep.not_pass_by_status) row(4, status, n);
+  }
+  row(0, "vectors without rows", rep.vectors - rep.vectors_with_rows);
+  row(2, "invalid", rep.vectors_invalid);
+  row(2, "filtered_out", rep.vectors_filtered_out);
+  row(2, "without_result", rep.vectors_without_result);
+  row(2, "all_records_dropped", rep.vectors_all_dropped);
+  o << "outliers: " << rep.outliers.size() << " rows more than " << rep.outlier_mads
+    << " scaled MADs from their configuration's median (kept; listed in the report)\n";
+  for (std::size_t i = 0; i < rep.outliers.size() && i < 10; ++i) {
+    const SweepOutlier& x = rep.outliers[i];
+    o << "  " << x.suite << "/" << x.input_hash << ": " << fmt_ns(x.kernel_duration_ns) << ", median "
+      << fmt_ns(x.median_ns) << " of " << x.repeats << "\n";
+  }
+  if (rep.outliers.size() > 10) o << "  ... " << rep.outliers.size() - 10 << " more\n";
+}
+
+int from_sweep(int argc, char** argv) {
+  const std::string cmd = "dataset from-sweep";
+  Args a(cmd, "Build a dataset from tt-metal sweep output (vectors_export + results_export JSON).",
+         "Results are joined to vectors by (suite, input_hash), never by list position. A row is a\n"
+         "PASS record with DEVICE KERNEL DURATION [ns] > 0 whose vector maps to valid op arguments;\n"
+         "it keeps the vector's suite and input_hash. Every other record is counted by reason\n"
+         "(no_matching_vector, filtered_out, vector_mismatch with original_vector_data,\n"
+         "invalid_vector, not_pass per status, no_device_perf, zero_device_perf, bad_args,\n"
+         "duplicate, superseded), and so is every vector without rows (invalid, filtered out,\n"
+         "without result, all records dropped). Exact copies of a record (a file appended twice, a\n"
+         "timeout written twice) are duplicates; different records of the same vector and run\n"
+         "(start time) keep the newest; separate runs stay as repeated rows. Rows more than 3 scaled\n"
+         "MADs from their configuration's median are flagged (not removed).\n"
+         "Reads results generations R0..R3 and vector eras A..C; files are streamed (about 70 bytes\n"
+         "are kept per result record). The op spec's \"sweep\" block maps sweep\n"
+         "parameters to the op's arguments (docs/op-spec.md). Writes DATASET and, next to it,\n"
+         "DATASET's name with .report.json (the report printed at the end); both atomically, nothing\n"
+         "when the import fails or yields no rows. Progress goes to stderr, the report to stdout.");
+  a.option("op", "NAME|FILE", "op spec: a file, or an op name (exp, ttnn.exp) looked up in --ops (required)")
+      .option("device", "NAME|FILE", "device the sweep ran on: a file, or a name in --devices, e.g. wormhole_n300 (required)")
       .option("vectors", "FILE", "vectors_export JSON of the sweep module (required)")
-      .option("results", "FILE", "results_export JSON (at least one)", std::nullopt, true)
+      .option("results", "FILE", "results_export JSON file(s) of runs of those vectors (required)")
+      .greedy("results")
+      .option("out", "DATASET", "dataset file to write, e.g. data/exp/exp_new.jsonl (required)")
+      .short_name('o', "out")
+      .option("ops", "DIR", "where op names are looked up (default: the installed ops, else ./ops)")
+      .option("devices", "DIR", "where device names are looked up (default: the installed devices, else ./devices)")
       .option("tag", "T", "keep only vectors with this tag")
       .option("suite", "S", "keep only this suite", std::nullopt, true)
-      .option("tt-metal-commit", "C", "tt-metal commit (default: the results' git_hash if they all agree)")
+      .option("tt-metal-commit", "C", "tt-metal commit (default: the kept records' git_hash if they all agree)")
       .option("source", "TEXT", "free text recorded as the header's source origin")
-      .flag("latest-only", "keep only the latest record of each vector instead of keeping runs as repeats")
-      .flag("force", "replace OUT if it exists")
-      .positional("OUT", "the dataset file to write (.jsonl)");
+      .flag("latest-only", "keep only the newest record of each vector instead of keeping runs as repeats")
+      .flag("force", "replace DATASET and its report if they exist");
   if (int rc = a.parse(argc, argv); rc >= 0) return rc;
-  if (!require(a, cmd, {"op-spec", "device", "vectors", "results"})) return kExitUsage;
+  if (!require(a, cmd, {"op", "device", "vectors", "results", "out"})) return kExitUsage;
+  const std::filesystem::path out = a.get("out");
+  std::filesystem::path report_file = out;
+  report_file.replace_extension(".report.json");
+  const bool force = a.flag_set("force");
+  for (const auto& f : {out, report_file})
+    if (!force && std::filesystem::exists(f)) {
+      error(cmd, f.string() + " exists; pass --force to replace it");
+      return kExitFailure;
+    }
   SweepOptions opt;
   if (a.has("tag")) opt.tag = a.get("tag");
   opt.suites = a.all("suite");
   opt.latest_only = a.flag_set("latest-only");
   if (a.has("tt-metal-commit")) opt.tt_metal_commit = a.get("tt-metal-commit");
-  if (a.has("source")) opt.source = a.get("source");
+  if (a.has("source")) opt.origin = a.get("source");
   std::vector<std::filesystem::path> results;
   for (const auto& r : a.all("results")) results.emplace_back(r);
+  const json spec = find_description(a.get("op"), "ops", a.maybe("ops"), "op spec");
+  const json device = find_description(a.get("device"), "devices", a.maybe("devices"), "device description");
+
+  set_log_callback([](LogLevel level, std::string_view message) {
+    if (level >= LogLevel::info) std::cerr << "torp dataset: " << message << "\n";
+  });
   SweepImportReport rep;
-  Dataset d = import_sweep(a.get("vectors"), results, read_json_file(a.get("op-spec"), "op spec"),
-                           read_json_file(a.get("device"), "device description"), opt, &rep);
-  std::cerr << "torp dataset: " << rep.vectors << " vectors, " << rep.records << " result records in "
-            << results.size() << " file(s); " << rep.imported << " imported, " << rep.dropped_total() << " dropped\n";
-  for (std::size_t i = 0; i < kSweepDropReasons; ++i) {
-    if (rep.dropped[i] == 0) continue;
-    std::cerr << "  " << std::left << std::setw(20) << to_string(static_cast<SweepDrop>(i)) << std::right
-              << std::setw(7) << rep.dropped[i] << "  e.g. " << rep.example[i] << "\n";
-    if (static_cast<SweepDrop>(i) == SweepDrop::not_pass)
-      for (const auto& [status, n] : rep.not_pass_by_status)
-        std::cerr << "    " << std::left << std::setw(30) << status << std::right << std::setw(7) << n << "\n";
+  SweepDataset d;
+  try {
+    d = import_sweep(a.get("vectors"), results, spec, device, opt, &rep);
+  } catch (...) {
+    set_log_callback(nullptr);
+    throw;
   }
+  set_log_callback(nullptr);
+  print_report(std::cout, rep, results.size());
   if (rep.git_hashes.size() > 1 && !opt.tt_metal_commit)
     std::cerr << "torp dataset: warning: records come from " << rep.git_hashes.size()
               << " tt-metal commits; tt_metal_commit left unknown (pass --tt-metal-commit)\n";
@@ -111,9 +209,14 @@ int import_sweep_cmd(int argc, char** argv) {
     error(cmd, "no usable result records; nothing written");
     return kExitFailure;
   }
-  save_dataset(d, a.pos("OUT").value(), a.flag_set("force"));
-  std::cerr << "torp dataset: wrote " << *a.pos("OUT") << " (" << d.rows.size() << " rows), sha256 "
-            << sha256_file(*a.pos("OUT")) << "\n";
+  nlohmann::ordered_json report = rep.to_json();
+  report["dataset"] = out.filename().string();
+  AtomicFile rf(report_file, force);
+  rf.stream() << report.dump(1) << "\n";
+  d.save(out, force);
+  rf.commit();
+  std::cerr << "torp dataset: wrote " << out.string() << " (" << d.rows.size() << " rows) and " << report_file.string()
+            << "\n";
   return kExitOk;
 }
 
@@ -232,9 +335,9 @@ int sample(int argc, char** argv) {
 void usage(std::ostream& o) {
   o << "usage: torp dataset <subcommand> [options]\n\n"
        "Build and inspect per-op measurement datasets (JSON Lines: a header line, then\n"
-       "{\"args\": {...}, \"runtime_ns\": N} per measurement).\n\nsubcommands:\n"
+       "{\"args\": {...}, \"kernel_duration_ns\": N} per measurement).\n\nsubcommands:\n"
        "  import-csv      convert a reference predictor CSV (exp, matmul_height_sharded)\n"
-       "  import-sweep    import tt-metal sweep vectors + results JSON, joined by input_hash\n"
+       "  from-sweep      build a dataset from tt-metal sweep vectors + results JSON, joined by input_hash\n"
        "  info            rows, configurations, repeats, rejected repeats, runtime range, sha256\n"
        "  sample          deterministic slice: every N-th configuration with all its repeats\n"
        "\nRun 'torp dataset <subcommand> --help' for its options.\n";
@@ -253,7 +356,7 @@ int cmd_dataset(int argc, char** argv) {
     return kExitOk;
   }
   if (sub == "import-csv") return import_csv(argc - 1, argv + 1);
-  if (sub == "import-sweep") return import_sweep_cmd(argc - 1, argv + 1);
+  if (sub == "from-sweep") return from_sweep(argc - 1, argv + 1);
   if (sub == "info") return info(argc - 1, argv + 1);
   if (sub == "sample") return sample(argc - 1, argv + 1);
   error("dataset", "unknown subcommand '" + sub + "'");

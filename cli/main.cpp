@@ -18,7 +18,7 @@ const Command kCommands[] = {
     {"predict", torp::cli::cmd_predict, "answer runtime queries (JSON Lines in, JSON Lines out)"},
     {"list", torp::cli::cmd_list, "list the loaded models with op, device, tt-metal commit and metrics"},
 #ifdef TORP_WITH_TRAINING
-    {"dataset", torp::cli::cmd_dataset, "build datasets: import-csv (reference CSV), import-sweep (sweep JSON), info"},
+    {"dataset", torp::cli::cmd_dataset, "build datasets: import-csv (reference CSV), from-sweep (sweep JSON), info, sample"},
     {"train", torp::cli::cmd_train, "train a model for one op from a dataset (search, split, metrics, provenance)"},
     {"eval", torp::cli::cmd_eval, "evaluate a model on a dataset's test configurations (table + HTML report)"},
     {"import-mlpack", torp::cli::cmd_import_mlpack, "convert a reference mlpack model + scaler into a TORP model"},

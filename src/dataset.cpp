@@ -15,6 +15,7 @@
 #include <map>
 #include <sstream>
 
+#include "sha256.hpp"
 #include "torp/encoder.hpp"
 
 namespace torp {
@@ -22,90 +23,6 @@ namespace {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-
-// ---- SHA-256 (FIPS 180-4) --------------------------------------------------------------------
-
-class Sha256 {
- public:
-  void update(const unsigned char* p, std::size_t n) {
-    total_ += n;
-    while (n > 0) {
-      std::size_t take = std::min(n, buf_.size() - used_);
-      std::copy(p, p + take, buf_.begin() + static_cast<std::ptrdiff_t>(used_));
-      used_ += take;
-      p += take;
-      n -= take;
-      if (used_ == buf_.size()) {
-        block(buf_.data());
-        used_ = 0;
-      }
-    }
-  }
-  std::string hex() {
-    std::uint64_t bits = total_ * 8;
-    const unsigned char pad = 0x80, zero = 0;
-    update(&pad, 1);
-    while (used_ != 56) update(&zero, 1);
-    unsigned char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
-    update(len, 8);
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (std::uint32_t v : h_)
-      for (int s = 28; s >= 0; s -= 4) out += digits[(v >> s) & 0xf];
-    return out;
-  }
-
- private:
-  static std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-  void block(const unsigned char* p) {
-    static constexpr std::uint32_t k[64] = {
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-    std::uint32_t w[64];
-    for (int i = 0; i < 16; ++i)
-      w[i] = (std::uint32_t{p[4 * i]} << 24) | (std::uint32_t{p[4 * i + 1]} << 16) |
-             (std::uint32_t{p[4 * i + 2]} << 8) | std::uint32_t{p[4 * i + 3]};
-    for (int i = 16; i < 64; ++i) {
-      std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-      std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
-    for (int i = 0; i < 64; ++i) {
-      std::uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
-      std::uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-      h = g;
-      g = f;
-      f = e;
-      e = d + t1;
-      d = c;
-      c = b;
-      b = a;
-      a = t1 + t2;
-    }
-    h_[0] += a;
-    h_[1] += b;
-    h_[2] += c;
-    h_[3] += d;
-    h_[4] += e;
-    h_[5] += f;
-    h_[6] += g;
-    h_[7] += h;
-  }
-
-  std::array<std::uint32_t, 8> h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  std::array<unsigned char, 64> buf_{};
-  std::size_t used_ = 0;
-  std::uint64_t total_ = 0;
-};
 
 // ---- files -----------------------------------------------------------------------------------
 
@@ -116,46 +33,6 @@ std::string read_file(const fs::path& file) {
   s << in.rdbuf();
   if (in.bad()) throw TorpError(ErrorCode::io, "error reading " + file.string());
   return s.str();
-}
-
-/// Write `bytes` to `file` through a temporary file in the same directory. Without `overwrite`
-/// the final step is a hard link, which fails atomically if the file appeared meanwhile.
-void write_atomic(const fs::path& file, const std::string& bytes, bool overwrite) {
-  if (!overwrite && fs::exists(file))
-    throw TorpError(ErrorCode::io, file.string() + " already exists (pass --force / overwrite to replace it)");
-  std::error_code ec;
-  if (file.has_parent_path()) fs::create_directories(file.parent_path(), ec);
-  static std::atomic<unsigned> counter{0};
-  fs::path tmp = file;
-  tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  try {
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) throw TorpError(ErrorCode::io, "cannot write " + tmp.string());
-      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-      out.close();
-      if (!out) throw TorpError(ErrorCode::io, "error writing " + tmp.string());
-    }
-    if (overwrite) {
-      fs::rename(tmp, file, ec);
-      if (ec) throw TorpError(ErrorCode::io, "cannot rename " + tmp.string() + " to " + file.string() + ": " + ec.message());
-      return;
-    }
-    fs::create_hard_link(tmp, file, ec);
-    if (ec == std::errc::file_exists)
-      throw TorpError(ErrorCode::io, file.string() + " already exists (pass --force / overwrite to replace it)");
-    if (ec) {  // filesystem without hard links: check, then rename
-      if (fs::exists(file))
-        throw TorpError(ErrorCode::io, file.string() + " already exists (pass --force / overwrite to replace it)");
-      fs::rename(tmp, file, ec);
-      if (ec) throw TorpError(ErrorCode::io, "cannot rename " + tmp.string() + " to " + file.string() + ": " + ec.message());
-      return;
-    }
-    fs::remove(tmp, ec);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
 }
 
 // ---- dataset lines ---------------------------------------------------------------------------
@@ -191,7 +68,15 @@ json parse_line(const std::string& file, std::size_t line_no, std::string_view l
   }
 }
 
-void check_header(const json& h, const std::string& file, std::size_t line_no, std::string_view line) {
+/// The columns of a dataset file, from its header (version 2) or implied (version 1).
+struct Columns {
+  int version = 0;
+  std::vector<std::string> names;  // row keys, in header order
+};
+
+constexpr const char* kKnownColumns[] = {"suite", "input_hash", "args", "kernel_duration_ns"};
+
+Columns check_header(const json& h, const std::string& file, std::size_t line_no, std::string_view line) {
   if (!h.is_object()) fail_at(file, line_no, 1, "the first line must be the dataset header object");
   auto f = h.find("format");
   if (f == h.end() || !f->is_string() || f->get<std::string>() != kDatasetFormat)
@@ -201,10 +86,12 @@ void check_header(const json& h, const std::string& file, std::size_t line_no, s
   if (v == h.end() || !v->is_number_integer())
     fail_at(file, line_no, column_of(line, "format_version"), "header needs an integer \"format_version\"",
             "/format_version");
-  if (v->get<std::int64_t>() != kDatasetFormatVersion)
+  Columns c;
+  c.version = v->get<int>();
+  if (c.version != 1 && c.version != 2)
     fail_at(file, line_no, column_of(line, "format_version"),
-            "unsupported format_version " + v->dump() + " (this build reads " + std::to_string(kDatasetFormatVersion) +
-                ")",
+            "unsupported format_version " + v->dump() + " (this build reads 1 and " +
+                std::to_string(kDatasetFormatVersion) + ")",
             "/format_version");
   auto op = h.find("op");
   if (op == h.end() || !op->is_string() || op->get<std::string>().empty())
@@ -212,49 +99,97 @@ void check_header(const json& h, const std::string& file, std::size_t line_no, s
   if (auto d = h.find("device"); d != h.end() && !d->is_string() && !d->is_null())
     fail_at(file, line_no, column_of(line, "device"), "header \"device\" must be a device name (string) or null",
             "/device");
+  if (c.version == 1) {
+    c.names = {"args", "runtime_ns", "source"};  // version 1: "source" optional
+    return c;
+  }
+  auto cols = h.find("columns");
+  const std::size_t col = column_of(line, "columns");
+  if (cols == h.end() || !cols->is_array())
+    fail_at(file, line_no, col, "header needs \"columns\", the list of row keys", "/columns");
+  for (std::size_t i = 0; i < cols->size(); ++i) {
+    const json& n = (*cols)[i];
+    const std::string where = "/columns/" + std::to_string(i);
+    if (!n.is_string() || std::find(std::begin(kKnownColumns), std::end(kKnownColumns), n.get<std::string>()) ==
+                              std::end(kKnownColumns))
+      fail_at(file, line_no, col, "unknown column " + n.dump() + " (known: suite, input_hash, args, kernel_duration_ns)",
+              where);
+    if (std::find(c.names.begin(), c.names.end(), n.get<std::string>()) != c.names.end())
+      fail_at(file, line_no, col, "column " + n.dump() + " listed twice", where);
+    c.names.push_back(n.get<std::string>());
+  }
+  for (const char* need : {"args", "kernel_duration_ns"})
+    if (std::find(c.names.begin(), c.names.end(), need) == c.names.end())
+      fail_at(file, line_no, col, std::string("\"columns\" must include \"") + need + "\"", "/columns");
+  return c;
 }
 
-Measurement parse_row(json&& j, const std::string& file, std::size_t line_no, std::string_view line) {
-  if (!j.is_object()) fail_at(file, line_no, 1, "a row must be a JSON object {\"args\": {...}, \"runtime_ns\": N}");
+Measurement parse_row(json&& j, const Columns& cols, const std::string& file, std::size_t line_no,
+                      std::string_view line) {
+  const char* label = cols.version == 1 ? "runtime_ns" : "kernel_duration_ns";
+  if (!j.is_object())
+    fail_at(file, line_no, 1, std::string("a row must be a JSON object {\"args\": {...}, \"") + label + "\": N}");
   Measurement m;
   m.line = line_no;
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "args" && it.key() != "runtime_ns" && it.key() != "source")
-      fail_at(file, line_no, column_of(line, it.key()), "unknown key \"" + it.key() + "\" in a row", "/" + it.key());
+    if (std::find(cols.names.begin(), cols.names.end(), it.key()) == cols.names.end())
+      fail_at(file, line_no, column_of(line, it.key()),
+              "unknown key \"" + it.key() + "\" in a row" + (cols.version == 1 ? "" : " (not in the header's columns)"),
+              "/" + it.key());
+  if (cols.version == 2)
+    for (const std::string& c : cols.names)
+      if (!j.contains(c)) fail_at(file, line_no, 1, "the row has no \"" + c + "\" (a column of the header)", "/" + c);
   auto a = j.find("args");
   if (a == j.end() || !a->is_object())
     fail_at(file, line_no, column_of(line, "args"), "a row needs an \"args\" object", "/args");
-  auto r = j.find("runtime_ns");
+  auto r = j.find(label);
   if (r == j.end() || !r->is_number())
-    fail_at(file, line_no, column_of(line, "runtime_ns"), "a row needs a numeric \"runtime_ns\"", "/runtime_ns");
+    fail_at(file, line_no, column_of(line, label), std::string("a row needs a numeric \"") + label + "\"",
+            std::string("/") + label);
   m.runtime_ns = r->get<double>();
   if (!std::isfinite(m.runtime_ns) || m.runtime_ns <= 0)
-    fail_at(file, line_no, column_of(line, "runtime_ns"), "runtime_ns must be positive and finite, got " + r->dump(),
-            "/runtime_ns");
+    fail_at(file, line_no, column_of(line, label),
+            std::string(label) + " must be positive and finite, got " + r->dump(), std::string("/") + label);
+  // Version 1 kept sweep provenance in an optional "source" object; version 2 in columns.
+  const json* ids = &j;
+  std::string prefix;
   if (auto s = j.find("source"); s != j.end()) {
     if (!s->is_object()) fail_at(file, line_no, column_of(line, "source"), "row \"source\" must be an object", "/source");
-    m.source = std::move(*s);
+    ids = &*s;
+    prefix = "/source";
+  }
+  for (auto [key, slot] : {std::pair{"suite", &m.suite}, std::pair{"input_hash", &m.input_hash}}) {
+    auto it = ids->find(key);
+    if (it == ids->end() || (cols.version == 1 && !it->is_string())) continue;
+    if (!it->is_string())
+      fail_at(file, line_no, column_of(line, key), std::string("\"") + key + "\" must be a string", prefix + "/" + key);
+    *slot = it->get<std::string>();
   }
   m.args = std::move(*a);
   return m;
 }
 
-std::string header_line(const Dataset& d) {
+std::string header_line(const std::string& op, const json& header, bool with_sweep_ids) {
   nlohmann::ordered_json h;
   h["format"] = kDatasetFormat;
   h["format_version"] = kDatasetFormatVersion;
-  h["op"] = d.op;
+  h["op"] = op;
+  h["columns"] = with_sweep_ids ? json{"suite", "input_hash", "args", "kernel_duration_ns"}
+                                : json{"args", "kernel_duration_ns"};
   const char* known[] = {"device", "tt_metal_commit", "source", "notes"};
   for (const char* k : known)
-    if (d.header.contains(k)) h[k] = d.header[k];
-  for (auto it = d.header.begin(); it != d.header.end(); ++it)
+    if (header.contains(k)) h[k] = header[k];
+  for (auto it = header.begin(); it != header.end(); ++it)
     if (!h.contains(it.key())) h[it.key()] = it.value();
   return h.dump();
 }
 
-json runtime_json(double ns) {
-  if (ns == std::floor(ns) && ns < 9e15) return static_cast<std::int64_t>(ns);
-  return ns;
+/// JSON text of a runtime: integral values as integers (9517, not 9517.0), others shortest.
+void append_runtime(std::string& out, double ns) {
+  char buf[32];
+  auto r = ns == std::floor(ns) && ns < 9e15 ? std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(ns))
+                                             : std::to_chars(buf, buf + sizeof buf, ns);
+  out.append(buf, r.ptr);
 }
 
 double median(std::vector<double> v) {
@@ -542,42 +477,109 @@ Dataset load_dataset(const fs::path& file) {
   const std::string name = file.string();
   const std::string text = read_file(file);
   Dataset d;
-  bool have_header = false;
+  Columns cols;
   std::size_t pos = 0, line_no = 0;
   std::string_view line;
   for (Lines lines(text, pos); lines.next(line, line_no);) {
     json j = parse_line(name, line_no, line);
-    if (!have_header) {
-      check_header(j, name, line_no, line);
+    if (cols.version == 0) {
+      cols = check_header(j, name, line_no, line);
       d.op = canonical_op_name(j["op"].get<std::string>());
       d.header = std::move(j);
-      have_header = true;
       continue;
     }
-    d.rows.push_back(parse_row(std::move(j), name, line_no, line));
+    d.rows.push_back(parse_row(std::move(j), cols, name, line_no, line));
   }
-  if (!have_header) fail_at(name, 1, 1, "empty file (expected the torp-dataset header line)");
+  if (cols.version == 0) fail_at(name, 1, 1, "empty file (expected the torp-dataset header line)");
   return d;
 }
 
 void save_dataset(const Dataset& d, const fs::path& file, bool overwrite) {
-  if (d.op.empty()) throw TorpError(ErrorCode::dataset, "cannot save " + file.string() + ": the dataset has no op");
   if (!d.header.is_object() && !d.header.is_null())
     throw TorpError(ErrorCode::dataset, "cannot save " + file.string() + ": the header must be a JSON object");
-  std::string out = header_line(d);
-  out += '\n';
-  for (std::size_t i = 0; i < d.rows.size(); ++i) {
-    const Measurement& m = d.rows[i];
-    std::string where = "cannot save " + file.string() + ": row " + std::to_string(i + 1);
-    if (!m.args.is_object()) throw TorpError(ErrorCode::dataset, where + " has no args object");
-    if (!std::isfinite(m.runtime_ns) || m.runtime_ns <= 0)
-      throw TorpError(ErrorCode::dataset, where + " has a non-positive or non-finite runtime");
-    json r = {{"args", m.args}, {"runtime_ns", runtime_json(m.runtime_ns)}};
-    if (!m.source.is_null()) r["source"] = m.source;
-    out += r.dump();
-    out += '\n';
+  const bool ids = std::any_of(d.rows.begin(), d.rows.end(),
+                               [](const Measurement& m) { return !m.suite.empty() || !m.input_hash.empty(); });
+  for (std::size_t i = 0; i < d.rows.size(); ++i)  // check before creating anything
+    if (!d.rows[i].args.is_object())
+      throw TorpError(ErrorCode::dataset, "cannot save " + file.string() + ": row " + std::to_string(i + 1) +
+                                              " has no args object");
+  DatasetWriter w(file, d.op, d.header, ids, overwrite);
+  for (const Measurement& m : d.rows) w.add(w.row_prefix(m.args.dump(), m.suite, m.input_hash), m.runtime_ns);
+  w.commit();
+}
+
+AtomicFile::AtomicFile(fs::path file, bool overwrite) : file_(std::move(file)), overwrite_(overwrite) {
+  if (!overwrite_ && fs::exists(file_))
+    throw TorpError(ErrorCode::io, file_.string() + " already exists (pass --force / overwrite to replace it)");
+  std::error_code ec;
+  if (file_.has_parent_path()) fs::create_directories(file_.parent_path(), ec);
+  static std::atomic<unsigned> counter{0};
+  tmp_ = file_;
+  tmp_ += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  out_.open(tmp_, std::ios::binary | std::ios::trunc);
+  if (!out_) throw TorpError(ErrorCode::io, "cannot write " + tmp_.string());
+}
+
+AtomicFile::~AtomicFile() {
+  if (committed_) return;
+  out_.close();
+  std::error_code ec;
+  fs::remove(tmp_, ec);
+}
+
+void AtomicFile::commit() {
+  out_.close();
+  if (!out_) throw TorpError(ErrorCode::io, "error writing " + tmp_.string());
+  std::error_code ec;
+  auto taken = [&] { return TorpError(ErrorCode::io, file_.string() + " already exists (pass --force / overwrite to replace it)"); };
+  if (!overwrite_) {
+    // A hard link fails atomically if the file appeared meanwhile.
+    fs::create_hard_link(tmp_, file_, ec);
+    if (ec == std::errc::file_exists) throw taken();
+    if (!ec) {
+      fs::remove(tmp_, ec);
+      committed_ = true;
+      return;
+    }
+    if (fs::exists(file_)) throw taken();  // filesystem without hard links: check, then rename
   }
-  write_atomic(file, out, overwrite);
+  fs::rename(tmp_, file_, ec);
+  if (ec) throw TorpError(ErrorCode::io, "cannot rename " + tmp_.string() + " to " + file_.string() + ": " + ec.message());
+  committed_ = true;
+}
+
+DatasetWriter::DatasetWriter(const fs::path& file, const std::string& op, const json& header, bool with_sweep_ids,
+                             bool overwrite)
+    : file_(file, overwrite), path_(file.string()), with_ids_(with_sweep_ids) {
+  if (op.empty()) throw TorpError(ErrorCode::dataset, "cannot save " + path_ + ": the dataset has no op");
+  file_.stream() << header_line(op, header, with_sweep_ids) << '\n';
+}
+
+std::string DatasetWriter::row_prefix(std::string_view args_json, std::string_view suite,
+                                     std::string_view input_hash) const {
+  std::string p = "{";
+  if (with_ids_) {
+    p += "\"suite\":";
+    p += json(suite).dump();
+    p += ",\"input_hash\":";
+    p += json(input_hash).dump();
+    p += ',';
+  }
+  p += "\"args\":";
+  p += args_json;
+  p += ",\"kernel_duration_ns\":";
+  return p;
+}
+
+void DatasetWriter::add(std::string_view row_prefix, double runtime_ns) {
+  if (!std::isfinite(runtime_ns) || runtime_ns <= 0)
+    throw TorpError(ErrorCode::dataset, "cannot save " + path_ + ": row " + std::to_string(rows_ + 1) +
+                                            " has a non-positive or non-finite runtime");
+  number_.clear();
+  append_runtime(number_, runtime_ns);
+  number_ += "}\n";
+  file_.stream() << row_prefix << number_;
+  ++rows_;
 }
 
 std::vector<Configuration> aggregate(const Dataset& d, double reject_factor, AggregationReport* report) {

@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // tt-metal sweep import: vectors_export + results_export JSON (generations R0..R3, value eras
-// A..C) joined by (suite, input_hash) and mapped to op arguments by the op spec's "sweep" block.
+// A..C) read as streams, joined by (suite, input_hash) and mapped to op arguments by the op
+// spec's "sweep" block (Python expressions over the sweep parameters).
 #include "torp/sweep.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cmath>
-#include <fstream>
-#include <sstream>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <numeric>
 #include <unordered_map>
-#include <unordered_set>
 
+#include "json_stream.hpp"
+#include "py_expr.hpp"
 #include "torp/encoder.hpp"
+#include "torp/log.hpp"
 #include "torp/tensor.hpp"
 
 namespace torp {
@@ -22,226 +26,15 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr const char* kKernelDuration = "DEVICE KERNEL DURATION [ns]";
-
-// ---- reading JSON files ----------------------------------------------------------------------
-
-/// Parse a JSON file, reading Python's bare NaN / Infinity / -Infinity as null. Errors name the
-/// file, line and column.
-json read_json_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw TorpError(ErrorCode::io, "cannot read " + file.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  std::string clean;
-  clean.reserve(text.size());
-  std::vector<std::size_t> grown;  // positions in `clean` after which one extra byte was written
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      clean += c;
-      if (c == '\\' && i + 1 < text.size()) clean += text[++i];
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    auto word = [&](std::string_view w) { return text.compare(i, w.size(), w) == 0; };
-    if (word("NaN")) {
-      clean += "null";
-      grown.push_back(clean.size());
-      i += 2;
-    } else if (word("-Infinity")) {
-      clean += "null     ";
-      i += 8;
-    } else if (word("Infinity")) {
-      clean += "null    ";
-      i += 7;
-    } else {
-      clean += c;
-    }
-  }
-  try {
-    return json::parse(clean);
-  } catch (const json::parse_error& e) {
-    std::size_t at = e.byte == 0 ? 0 : e.byte - 1;
-    at -= static_cast<std::size_t>(std::count_if(grown.begin(), grown.end(), [&](std::size_t g) { return g <= at; }));
-    at = std::min(at, text.size());
-    std::size_t line = 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
-    std::size_t line_start = text.rfind('\n', at == 0 ? 0 : at - 1);
-    std::size_t col = line_start == std::string::npos || at == 0 ? at + 1 : at - line_start;
-    std::string what = e.what();
-    std::size_t p = what.find(": ", what.find("column"));
-    throw TorpError(ErrorCode::dataset, file.string() + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                                            ": invalid JSON: " + (p == std::string::npos ? what : what.substr(p + 2)));
-  }
-}
-
-// ---- Python literals (Era A strings, R0 original_vector_data) ---------------------------------
-
-class PyLiteral {
- public:
-  explicit PyLiteral(std::string_view s) : s_(s) {}
-  std::optional<json> parse() {
-    auto v = value();
-    skip();
-    if (!v || p_ != s_.size()) return std::nullopt;
-    return v;
-  }
-
- private:
-  void skip() {
-    while (p_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[p_]))) ++p_;
-  }
-  bool eat(char c) {
-    skip();
-    if (p_ < s_.size() && s_[p_] == c) {
-      ++p_;
-      return true;
-    }
-    return false;
-  }
-  std::optional<json> value() {
-    skip();
-    if (p_ >= s_.size()) return std::nullopt;
-    char c = s_[p_];
-    if (c == '[') return sequence(']');
-    if (c == '(') return sequence(')');
-    if (c == '{') return dict();
-    if (c == '\'' || c == '"') return string();
-    if (std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '+' || c == '.') return number();
-    std::size_t b = p_;
-    while (p_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[p_])) || s_[p_] == '_')) ++p_;
-    std::string_view w = s_.substr(b, p_ - b);
-    if (w == "True" || w == "true") return json(true);
-    if (w == "False" || w == "false") return json(false);
-    if (w == "None" || w == "null") return json(nullptr);
-    return std::nullopt;
-  }
-  std::optional<json> sequence(char close) {
-    ++p_;
-    json a = json::array();
-    bool trailing_comma = false;
-    if (eat(close)) return a;
-    for (;;) {
-      auto v = value();
-      if (!v) return std::nullopt;
-      a.push_back(std::move(*v));
-      trailing_comma = false;
-      if (eat(close)) break;
-      if (!eat(',')) return std::nullopt;
-      trailing_comma = true;
-      if (eat(close)) break;
-    }
-    if (close == ')' && a.size() == 1 && !trailing_comma) return a[0];  // "(x)" is x, "(x,)" a tuple
-    return a;
-  }
-  std::optional<json> dict() {
-    ++p_;
-    json o = json::object();
-    if (eat('}')) return o;
-    for (;;) {
-      auto k = value();
-      if (!k || !eat(':')) return std::nullopt;
-      auto v = value();
-      if (!v) return std::nullopt;
-      o[k->is_string() ? k->get<std::string>() : k->dump()] = std::move(*v);
-      if (eat('}')) return o;
-      if (!eat(',')) return std::nullopt;
-      if (eat('}')) return o;
-    }
-  }
-  static void utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xc0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else {
-      out += static_cast<char>(0xe0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-  }
-  std::optional<json> string() {
-    char q = s_[p_++];
-    std::string out;
-    while (p_ < s_.size() && s_[p_] != q) {
-      char c = s_[p_++];
-      if (c != '\\' || p_ >= s_.size()) {
-        out += c;
-        continue;
-      }
-      char e = s_[p_++];
-      auto hex = [&](int n) -> std::optional<unsigned> {
-        unsigned v = 0;
-        if (p_ + static_cast<std::size_t>(n) > s_.size()) return std::nullopt;
-        auto [end, ec] = std::from_chars(s_.data() + p_, s_.data() + p_ + n, v, 16);
-        if (ec != std::errc() || end != s_.data() + p_ + n) return std::nullopt;
-        p_ += static_cast<std::size_t>(n);
-        return v;
-      };
-      switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case '\\': out += '\\'; break;
-        case '\'': out += '\''; break;
-        case '"': out += '"'; break;
-        case 'x':
-        case 'u': {
-          auto v = hex(e == 'x' ? 2 : 4);
-          if (!v) return std::nullopt;
-          utf8(out, *v);
-          break;
-        }
-        default:  // Python keeps unknown escapes verbatim
-          out += '\\';
-          out += e;
-      }
-    }
-    if (p_ >= s_.size()) return std::nullopt;
-    ++p_;
-    return json(std::move(out));
-  }
-  std::optional<json> number() {
-    std::size_t b = p_;
-    if (s_[p_] == '+' || s_[p_] == '-') ++p_;
-    bool is_float = false;
-    while (p_ < s_.size()) {
-      char c = s_[p_];
-      if (std::isdigit(static_cast<unsigned char>(c))) {
-        ++p_;
-      } else if (c == '.' || c == 'e' || c == 'E') {
-        is_float = true;
-        ++p_;
-        if ((c == 'e' || c == 'E') && p_ < s_.size() && (s_[p_] == '+' || s_[p_] == '-')) ++p_;
-      } else {
-        break;
-      }
-    }
-    std::string_view t = s_.substr(b, p_ - b);
-    if (!t.empty() && t[0] == '+') t.remove_prefix(1);
-    if (!is_float) {
-      std::int64_t v = 0;
-      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-      if (ec == std::errc() && end == t.data() + t.size()) return json(v);
-      return std::nullopt;
-    }
-    double d = 0;
-    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), d);
-    if (ec == std::errc() && end == t.data() + t.size() && std::isfinite(d)) return json(d);
-    return std::nullopt;
-  }
-
-  std::string_view s_;
-  std::size_t p_ = 0;
-};
-
-// ---- value normalization ---------------------------------------------------------------------
+constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 
 Error bad(std::string msg) { return Error{ErrorCode::dataset, std::move(msg), {}}; }
 
+[[noreturn]] void malformed(const fs::path& file, const std::string& pointer, const std::string& message) {
+  throw TorpError(ErrorCode::dataset, file.string() + ": " + pointer + ": " + message);
+}
+
+// ---- value normalization ---------------------------------------------------------------------
 
 Result<std::string> enum_field(EnumKind kind, const json& v, const char* what) {
   auto e = parse_enum(kind, v);
@@ -346,148 +139,325 @@ json comparable(const json& v) {
   return d;
 }
 
+
 // ---- the op spec's "sweep" block -------------------------------------------------------------
 
-struct ArgMap {
-  enum class Kind { tensor, memory_config, value } kind = Kind::value;
-  std::string name;
-  std::string param;  // memory_config / value
-  std::string shape, dtype, layout, memory;  // tensor: parameter names ("" = not mapped)
+/// How an op argument is declared in the op spec (for normalizing mapped values).
+struct Decl {
+  std::string type;  // tensor, memory_config, int, float, bool, enum, object
+  std::optional<EnumKind> enum_kind;
+  std::map<std::string, Decl> fields;  // object
 };
 
-std::vector<ArgMap> compile_sweep_block(const json& spec) {
-  auto sw = spec.find("sweep");
+std::optional<EnumKind> enum_kind_named(const std::string& s) {
+  static const std::pair<const char*, EnumKind> kinds[] = {
+      {"data_type", EnumKind::data_type},       {"buffer_type", EnumKind::buffer_type},
+      {"memory_layout", EnumKind::memory_layout}, {"layout", EnumKind::layout},
+      {"shard_orientation", EnumKind::shard_orientation}, {"math_fidelity", EnumKind::math_fidelity}};
+  for (const auto& [name, kind] : kinds)
+    if (s == name) return kind;
+  return std::nullopt;
+}
+
+Decl decl_of(const json& d) {
+  Decl out;
+  if (!d.is_object()) return out;
+  out.type = d.value("type", std::string());
+  if (auto e = d.find("enum"); e != d.end() && e->is_string()) out.enum_kind = enum_kind_named(e->get<std::string>());
+  if (auto f = d.find("fields"); f != d.end() && f->is_object())
+    for (auto it = f->begin(); it != f->end(); ++it) out.fields[it.key()] = decl_of(it.value());
+  return out;
+}
+
+/// A mapped value in the form the op spec declares: enum names, integers, booleans.
+Result<json> normalize(const json& v, const Decl& d) {
+  if (d.type == "int") {
+    if (auto i = json_integer(v)) return json(*i);
+    return bad("expected an integer, got " + v.dump());
+  }
+  if (d.type == "float") {
+    if (v.is_number()) return v;
+    return bad("expected a number, got " + v.dump());
+  }
+  if (d.type == "bool") {
+    if (v.is_boolean()) return v;
+    if (auto i = json_integer(v); i && (*i == 0 || *i == 1)) return json(*i == 1);
+    return bad("expected a boolean, got " + v.dump());
+  }
+  if (d.type == "enum" && d.enum_kind) {
+    auto name = enum_field(*d.enum_kind, v, "value");
+    if (!name) return name.error();
+    return json(name.value());
+  }
+  return v;
+}
+
+struct Expr {
+  py::Node node;
+  std::string text;
+};
+
+enum class MapKind { tensor, memory_config, value, object };
+
+struct ArgMap {
+  std::string name;
+  MapKind kind = MapKind::value;
+  Decl decl;
+  std::optional<Expr> when;
+  std::optional<Expr> value;                          // value / memory_config
+  std::optional<Expr> shape, dtype, layout, memory;   // tensor
+  std::vector<std::pair<std::string, Expr>> fields;   // object
+};
+
+struct SweepMap {
+  std::map<std::string, Expr> lets;
+  std::vector<ArgMap> args;
+  std::vector<std::string> params;  // vector parameters the mapping reads (checked against original_vector_data)
+};
+
+Expr compile_expr(const json& j, const std::string& path) {
+  if (!j.is_string() || j.get<std::string>().empty())
+    throw TorpError(ErrorCode::op_spec, "expected a Python expression over the sweep parameters (a string)", path);
+  std::string error;
+  auto node = py::parse(j.get<std::string>(), false, &error);
+  if (!node) throw TorpError(ErrorCode::op_spec, "cannot parse '" + j.get<std::string>() + "': " + error, path);
+  return {std::move(*node), j.get<std::string>()};
+}
+
+SweepMap compile_sweep(const json& spec) {
+  auto sw = spec.is_object() ? spec.find("sweep") : spec.end();
   if (!spec.is_object() || sw == spec.end() || !sw->is_object())
     throw TorpError(ErrorCode::op_spec,
                     "op spec " + spec.value("op", std::string("?")) +
                         " has no \"sweep\" block mapping sweep parameters to arguments",
                     "/sweep");
+  for (auto it = sw->begin(); it != sw->end(); ++it)
+    if (it.key() != "args" && it.key() != "let" && it.key() != "notes")
+      throw TorpError(ErrorCode::op_spec, "unknown key \"" + it.key() + "\" (args, let, notes)", "/sweep/" + it.key());
+  SweepMap m;
+  if (auto let = sw->find("let"); let != sw->end()) {
+    if (!let->is_object()) throw TorpError(ErrorCode::op_spec, "\"let\" maps names to expressions", "/sweep/let");
+    for (auto it = let->begin(); it != let->end(); ++it) m.lets[it.key()] = compile_expr(it.value(), "/sweep/let/" + it.key());
+  }
   auto args = sw->find("args");
   if (args == sw->end() || !args->is_object() || args->empty())
     throw TorpError(ErrorCode::op_spec, "\"sweep\" needs a non-empty \"args\" object", "/sweep/args");
-  std::vector<ArgMap> out;
+  const json declared = spec.value("args", json::object());
   for (auto it = args->begin(); it != args->end(); ++it) {
     const std::string path = "/sweep/args/" + it.key();
-    const json& m = it.value();
-    if (!m.is_object() || m.size() != 1)
-      throw TorpError(ErrorCode::op_spec, "an argument mapping is {\"tensor\": {...}}, {\"memory_config\": \"<param>\"} or "
-                                          "{\"value\": \"<param>\"}", path);
+    const json& body = it.value();
     ArgMap a;
     a.name = it.key();
-    const std::string kind = m.begin().key();
-    const json& body = m.begin().value();
-    if (kind == "tensor") {
-      a.kind = ArgMap::Kind::tensor;
-      if (!body.is_object()) throw TorpError(ErrorCode::op_spec, "\"tensor\" maps shape/dtype/layout/memory_config to parameters", path + "/tensor");
+    if (!declared.contains(a.name))
+      throw TorpError(ErrorCode::op_spec, "the op has no argument '" + a.name + "' (see \"args\")", path);
+    a.decl = decl_of(declared[a.name]);
+    const char* kinds[] = {"tensor", "memory_config", "value", "object"};
+    std::string kind;
+    if (body.is_object())
       for (auto f = body.begin(); f != body.end(); ++f) {
-        std::string* slot = f.key() == "shape"           ? &a.shape
-                            : f.key() == "dtype"         ? &a.dtype
-                            : f.key() == "layout"        ? &a.layout
-                            : f.key() == "memory_config" ? &a.memory
-                                                         : nullptr;
-        if (!slot || !f->is_string() || f->get<std::string>().empty())
-          throw TorpError(ErrorCode::op_spec, "tensor fields are shape, dtype, layout and memory_config, each a parameter name",
-                          path + "/tensor/" + f.key());
-        *slot = f->get<std::string>();
+        if (f.key() == "when") {
+          a.when = compile_expr(f.value(), path + "/when");
+        } else if (std::find(std::begin(kinds), std::end(kinds), f.key()) != std::end(kinds) && kind.empty()) {
+          kind = f.key();
+        } else {
+          kind.clear();
+          break;
+        }
       }
-      if (a.shape.empty()) throw TorpError(ErrorCode::op_spec, "a tensor mapping needs \"shape\"", path + "/tensor");
-    } else if (kind == "memory_config" || kind == "value") {
-      a.kind = kind == "value" ? ArgMap::Kind::value : ArgMap::Kind::memory_config;
-      if (!body.is_string() || body.get<std::string>().empty())
-        throw TorpError(ErrorCode::op_spec, "\"" + kind + "\" takes a parameter name", path + "/" + kind);
-      a.param = body.get<std::string>();
+    if (kind.empty())
+      throw TorpError(ErrorCode::op_spec,
+                      "an argument mapping is {\"tensor\": {...}}, {\"memory_config\": EXPR}, {\"value\": EXPR} or "
+                      "{\"object\": {field: EXPR}}, optionally with \"when\": EXPR",
+                      path);
+    const json& m_body = body[kind];
+    const std::string kpath = path + "/" + kind;
+    const std::string want = kind == "value" ? "int, float, bool or enum" : kind;
+    const bool fits = kind == "value" ? (a.decl.type == "int" || a.decl.type == "float" || a.decl.type == "bool" ||
+                                         a.decl.type == "enum")
+                                      : a.decl.type == kind;
+    if (!fits)
+      throw TorpError(ErrorCode::op_spec,
+                      "argument '" + a.name + "' is declared \"" + a.decl.type + "\"; a \"" + kind + "\" mapping needs " + want,
+                      kpath);
+    if (kind == "tensor") {
+      a.kind = MapKind::tensor;
+      if (!m_body.is_object())
+        throw TorpError(ErrorCode::op_spec, "\"tensor\" maps shape, dtype, layout and memory_config to expressions", kpath);
+      for (auto f = m_body.begin(); f != m_body.end(); ++f) {
+        std::optional<Expr>* slot = f.key() == "shape"           ? &a.shape
+                                    : f.key() == "dtype"         ? &a.dtype
+                                    : f.key() == "layout"        ? &a.layout
+                                    : f.key() == "memory_config" ? &a.memory
+                                                                 : nullptr;
+        if (!slot)
+          throw TorpError(ErrorCode::op_spec, "tensor fields are shape, dtype, layout and memory_config", kpath + "/" + f.key());
+        *slot = compile_expr(f.value(), kpath + "/" + f.key());
+      }
+      if (!a.shape) throw TorpError(ErrorCode::op_spec, "a tensor mapping needs \"shape\"", kpath);
+    } else if (kind == "object") {
+      a.kind = MapKind::object;
+      if (!m_body.is_object() || m_body.empty())
+        throw TorpError(ErrorCode::op_spec, "\"object\" maps the argument's fields to expressions", kpath);
+      for (auto f = m_body.begin(); f != m_body.end(); ++f) {
+        if (!a.decl.fields.count(f.key()))
+          throw TorpError(ErrorCode::op_spec, "argument '" + a.name + "' has no field '" + f.key() + "'", kpath + "/" + f.key());
+        a.fields.emplace_back(f.key(), compile_expr(f.value(), kpath + "/" + f.key()));
+      }
     } else {
-      throw TorpError(ErrorCode::op_spec, "unknown mapping kind \"" + kind + "\" (tensor, memory_config or value)", path);
+      a.kind = kind == "value" ? MapKind::value : MapKind::memory_config;
+      a.value = compile_expr(m_body, kpath);
     }
-    out.push_back(std::move(a));
+    m.args.push_back(std::move(a));
   }
-  return out;
+  // The vector parameters read, through lets too (a let name shadows a parameter).
+  std::vector<std::string> names;
+  auto collect = [&](const std::optional<Expr>& e) {
+    if (e) py::names(e->node, names);
+  };
+  for (const auto& [name, e] : m.lets) py::names(e.node, names);
+  for (const ArgMap& a : m.args) {
+    for (const auto* e : {&a.when, &a.value, &a.shape, &a.dtype, &a.layout, &a.memory}) collect(*e);
+    for (const auto& [f, e] : a.fields) py::names(e.node, names);
+  }
+  for (const std::string& n : names)
+    if (!m.lets.count(n)) m.params.push_back(n);
+  return m;
 }
 
-std::vector<std::string> referenced_params(const std::vector<ArgMap>& maps) {
-  std::vector<std::string> out;
-  for (const ArgMap& a : maps)
-    for (const std::string* p : {&a.param, &a.shape, &a.dtype, &a.layout, &a.memory})
-      if (!p->empty() && std::find(out.begin(), out.end(), *p) == out.end()) out.push_back(*p);
-  return out;
-}
+/// Evaluation scope of one vector: its decoded parameters and the "let" values, each computed once.
+class Scope {
+ public:
+  Scope(const SweepMap& m, const json& vec) : m_(m), vec_(vec) {}
+  json eval(const Expr& e) {
+    return py::eval(e.node, [this](const std::string& name) { return lookup(name); });
+  }
 
-/// The decoded value of a vector parameter; error if the vector lacks it.
-Result<json> param(const json& vec, const std::string& name) {
-  auto it = vec.find(name);
-  if (it == vec.end()) return bad("the vector has no parameter '" + name + "'");
-  return decode_sweep_value(*it);
-}
+ private:
+  const json* lookup(const std::string& name) {
+    if (auto it = values_.find(name); it != values_.end()) return &it->second;
+    if (auto let = m_.lets.find(name); let != m_.lets.end()) {
+      if (std::find(active_.begin(), active_.end(), name) != active_.end())
+        throw std::runtime_error("\"let\" " + name + " refers to itself");
+      active_.push_back(name);
+      json v = eval(let->second);
+      active_.pop_back();
+      return &(values_[name] = std::move(v));
+    }
+    auto it = vec_.find(name);
+    if (it == vec_.end()) return nullptr;
+    return &(values_[name] = decode_sweep_value(*it));
+  }
 
-Result<json> map_args(const std::vector<ArgMap>& maps, const json& vec) {
+  const SweepMap& m_;
+  const json& vec_;
+  std::map<std::string, json> values_;
+  std::vector<std::string> active_;
+};
+
+/// The op's arguments for one vector; errors name the argument and its expression.
+Result<json> map_args(const SweepMap& m, const json& vec) {
+  Scope scope(m, vec);
   json args = json::object();
-  for (const ArgMap& a : maps) {
-    if (a.kind == ArgMap::Kind::value || a.kind == ArgMap::Kind::memory_config) {
-      auto v = param(vec, a.param);
-      if (!v) return v.error();
-      if (v.value().is_null()) continue;  // None: the optional argument is not given
-      if (a.kind == ArgMap::Kind::value) {
-        args[a.name] = v.value();
+  for (const ArgMap& a : m.args) {
+    const Expr* current = nullptr;
+    auto eval = [&](const Expr& e) {
+      current = &e;
+      return scope.eval(e);
+    };
+    try {
+      if (a.when && !py::truthy(eval(*a.when))) continue;
+      if (a.kind == MapKind::object) {
+        json o = json::object();
+        for (const auto& [field, e] : a.fields) {
+          json v = eval(e);
+          if (v.is_null()) continue;
+          auto n = normalize(v, a.decl.fields.at(field));
+          if (!n) return bad("argument '" + a.name + "' field '" + field + "' ('" + e.text + "'): " + n.error().message);
+          o[field] = n.value();
+        }
+        args[a.name] = std::move(o);
         continue;
       }
-      auto m = memory_config(v.value());
-      if (!m) return bad("parameter '" + a.param + "': " + m.error().message);
-      args[a.name] = m.value();
-      continue;
-    }
-    auto shape = param(vec, a.shape);
-    if (!shape) return shape.error();
-    if (shape.value().is_null()) continue;
-    if (!shape.value().is_array() || shape.value().empty())
-      return bad("parameter '" + a.shape + "' is not a shape: " + vec[a.shape].dump());
-    json t;
-    for (const json& d : shape.value()) {
-      auto v = json_integer(d);
-      if (!v) return bad("parameter '" + a.shape + "' is not a shape of integers: " + vec[a.shape].dump());
-      t["logical_shape"].push_back(*v);
-    }
-    for (auto [pname, field, kind] : {std::tuple{&a.dtype, "dtype", EnumKind::data_type},
-                                      std::tuple{&a.layout, "layout", EnumKind::layout}}) {
-      if (pname->empty()) continue;
-      auto v = param(vec, *pname);
-      if (!v) return v.error();
-      if (v.value().is_null()) continue;
-      auto name = enum_field(kind, v.value(), field);
-      if (!name) return bad("parameter '" + *pname + "': " + name.error().message);
-      t[field] = name.value();
-    }
-    if (!a.memory.empty()) {
-      auto v = param(vec, a.memory);
-      if (!v) return v.error();
-      if (!v.value().is_null()) {
-        auto m = memory_config(v.value());
-        if (!m) return bad("parameter '" + a.memory + "': " + m.error().message);
-        t["memory_config"] = m.value();
+      if (a.kind != MapKind::tensor) {
+        json v = eval(*a.value);
+        if (v.is_null()) continue;  // None: the optional argument is not given
+        auto n = a.kind == MapKind::value ? normalize(v, a.decl) : memory_config(v);
+        if (!n) return bad("argument '" + a.name + "' ('" + a.value->text + "'): " + n.error().message);
+        args[a.name] = n.value();
+        continue;
       }
+      json shape = eval(*a.shape);
+      if (shape.is_null()) continue;
+      json t;
+      if (!shape.is_array() || shape.empty())
+        return bad("argument '" + a.name + "' shape ('" + a.shape->text + "') is not a shape: " + shape.dump());
+      for (const json& d : shape) {
+        auto v = json_integer(d);
+        if (!v) return bad("argument '" + a.name + "' shape ('" + a.shape->text + "') is not integers: " + shape.dump());
+        t["logical_shape"].push_back(*v);
+      }
+      for (auto [e, field, kind] : {std::tuple{&a.dtype, "dtype", EnumKind::data_type},
+                                    std::tuple{&a.layout, "layout", EnumKind::layout}}) {
+        if (!*e) continue;
+        json v = eval(**e);
+        if (v.is_null()) continue;
+        auto name = enum_field(kind, v, field);
+        if (!name) return bad("argument '" + a.name + "' " + field + " ('" + (*e)->text + "'): " + name.error().message);
+        t[field] = name.value();
+      }
+      if (a.memory) {
+        json v = eval(*a.memory);
+        if (!v.is_null()) {
+          auto mc = memory_config(v);
+          if (!mc) return bad("argument '" + a.name + "' memory_config ('" + a.memory->text + "'): " + mc.error().message);
+          t["memory_config"] = mc.value();
+        }
+      }
+      args[a.name] = std::move(t);
+    } catch (const std::runtime_error& e) {
+      return bad("argument '" + a.name + "' ('" + (current ? current->text : std::string()) + "'): " + e.what());
     }
-    args[a.name] = std::move(t);
   }
   return args;
 }
 
 // ---- result records --------------------------------------------------------------------------
 
-std::string str_field(const json& o, std::initializer_list<const char*> keys) {
+const std::string* string_field(const json& o, std::initializer_list<const char*> keys) {
   for (const char* k : keys)
-    if (auto it = o.find(k); it != o.end() && it->is_string()) return it->get<std::string>();
-  return {};
+    if (auto it = o.find(k); it != o.end() && it->is_string()) return &it->get_ref<const std::string&>();
+  return nullptr;
 }
 
-/// "TestStatus.PASS" / "pass" -> "PASS"; R3 records without status use "success".
-std::string status_of(const json& rec) {
-  if (auto s = rec.find("status"); s != rec.end() && s->is_string()) {
-    std::string v = s->get<std::string>();
-    if (auto dot = v.rfind('.'); dot != std::string::npos) v.erase(0, dot + 1);
-    for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return v.empty() ? "EMPTY" : v;
+std::string str_field(const json& o, std::initializer_list<const char*> keys) {
+  const std::string* s = string_field(o, keys);
+  return s ? *s : std::string();
+}
+
+/// tt-metal's TestStatus names (statuses.py), then the generic failure of an R3 record that
+/// only says success: false.
+constexpr const char* kStatuses[] = {"PASS",     "FAIL_ASSERT_EXCEPTION", "FAIL_CRASH_HANG",
+                                     "NOT_RUN",  "FAIL_L1_OUT_OF_MEM",    "FAIL_WATCHER",
+                                     "FAIL_UNSUPPORTED_DEVICE_PERF", "XFAIL", "XPASS",
+                                     "FAIL_NON_DETERMINISTIC", "FAIL"};
+constexpr std::uint8_t kPass = 0, kNotRun = 3, kFail = 10;
+
+/// "TestStatus.PASS" (R0/R1) or "pass" (R2/R3; "skipped" is NOT_RUN); an R3 record without
+/// status uses "success". Anything else is an error naming the record's field.
+std::uint8_t parse_status(const json& rec, const fs::path& file, const std::string& pointer) {
+  auto s = rec.find("status");
+  if (s == rec.end() || s->is_null()) {
+    if (auto ok = rec.find("success"); ok != rec.end() && ok->is_boolean()) return ok->get<bool>() ? kPass : kFail;
+    malformed(file, pointer + "/status", "a result record needs a \"status\"");
   }
-  if (auto s = rec.find("success"); s != rec.end() && s->is_boolean()) return s->get<bool>() ? "PASS" : "FAIL";
-  return "MISSING";
+  if (!s->is_string()) malformed(file, pointer + "/status", "status must be a string, got " + s->dump());
+  std::string v = s->get<std::string>();
+  if (v.rfind("TestStatus.", 0) == 0) v.erase(0, 11);
+  for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (v == "SKIPPED") return kNotRun;
+  for (std::uint8_t i = 0; i < kFail; ++i)
+    if (v == kStatuses[i]) return i;
+  malformed(file, pointer + "/status", "unknown status " + s->dump() + " (expected a tt-metal TestStatus, e.g. \"TestStatus.PASS\" or \"pass\")");
 }
 
 struct Perf {
@@ -552,17 +522,162 @@ Perf record_perf(const json& rec) {
   return first_none ? *first_none : Perf{Perf::Kind::none, 0, "no device_perf"};
 }
 
-struct Vector {
-  std::string suite, hash;
-  const json* data = nullptr;
-  bool filtered = false, invalid = false;
-  std::optional<Result<json>> args;  // mapped and validated lazily
+
+/// A timestamp ("2025-10-21 09:14:03.512204", "2025-10-21_09-14-04", ISO 8601) as a number that
+/// orders like the time; 0 if absent.
+std::uint64_t timestamp_value(const std::string* s) {
+  if (!s) return 0;
+  int digits[20] = {};
+  int n = 0;
+  for (char c : *s)
+    if (c >= '0' && c <= '9' && n < 20) digits[n++] = c - '0';
+  if (n == 0) return 0;
+  auto num = [&](int from, int len) {
+    std::uint64_t v = 0;
+    for (int i = from; i < from + len; ++i) v = v * 10 + static_cast<std::uint64_t>(digits[i]);
+    return v;
+  };
+  // year, month, day, hour, minute, second, microseconds
+  std::uint64_t v = num(0, 4);
+  v = v * 13 + num(4, 2);
+  v = v * 32 + num(6, 2);
+  v = v * 24 + num(8, 2);
+  v = v * 60 + num(10, 2);
+  v = v * 60 + num(12, 2);
+  return v * 1000000 + num(14, 6) + 1;
+}
+
+struct Vec {
+  std::uint32_t suite = 0;
+  std::string hash;
+  bool invalid = false, filtered = false, has_record = false, has_row = false;
+  std::string invalid_reason;
+  std::string args_json;   // mapped arguments (if args_error is empty)
+  std::string args_error;  // why the vector has no valid arguments
+  std::vector<json> compare;         // comparable() of SweepMap::params (null: the vector lacks it)
+  std::uint64_t verified_original = 0;  // hash of an original_vector_data that agreed with the vector
+  std::uint32_t row_vector = kNone;  // index in SweepDataset::vectors
 };
 
-struct Kept {
-  Measurement row;
-  std::string vector_key, timestamp, git_hash;
+constexpr std::uint8_t kKept = 255;
+
+struct Rec {
+  std::uint64_t run_a = 0, run_b = 0;  // (suite, input_hash, run) key
+  std::uint64_t content = 0;           // hash of the record's full content
+  std::uint64_t start = 0, end = 0;    // timestamp_value of start / end (or write) time
+  double ns = 0;
+  std::uint32_t vector = kNone;
+  std::uint32_t index = 0;  // position in its file
+  std::uint16_t file = 0, git = 0;
+  std::uint8_t outcome = kKept, status = kPass;
 };
+
+/// Up to a few candidate examples per reason; the first one whose record stays under that
+/// reason after duplicate resolution is reported.
+struct Examples {
+  std::array<std::vector<std::pair<std::size_t, std::string>>, kSweepDropReasons> candidates;
+  void note(SweepDrop r, std::size_t rec, std::string text) {
+    auto& c = candidates[static_cast<std::size_t>(r)];
+    if (c.size() < 4) c.emplace_back(rec, std::move(text));
+  }
+};
+
+std::string mb(std::uint64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MB"; }
+
+double median_of(std::vector<double>& v) {
+  std::sort(v.begin(), v.end());
+  std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// Marks the records that are not the one record of their (suite, input_hash, run): exact
+/// copies are duplicates; of different records the newest (end time, then input order) stays.
+/// With latest_only, only the newest kept record of each vector (start time, end time, order)
+/// stays. Returns, per record, the record a dropped one yields to (kNone for the others).
+std::vector<std::uint32_t> resolve_runs(std::deque<Rec>& recs, std::size_t vectors, bool latest_only) {
+  std::vector<std::uint32_t> other(recs.size(), kNone);
+  std::vector<std::uint32_t> order(recs.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return std::tie(recs[a].run_a, recs[a].run_b, a) < std::tie(recs[b].run_a, recs[b].run_b, b);
+  });
+  for (std::size_t g = 0; g < order.size();) {
+    std::size_t e = g + 1;
+    while (e < order.size() && recs[order[e]].run_a == recs[order[g]].run_a && recs[order[e]].run_b == recs[order[g]].run_b) ++e;
+    std::vector<std::uint32_t> unique;
+    for (std::size_t k = g; k < e; ++k) {
+      const std::uint32_t i = order[k];
+      auto same = std::find_if(unique.begin(), unique.end(), [&](std::uint32_t u) { return recs[u].content == recs[i].content; });
+      if (same == unique.end()) {
+        unique.push_back(i);
+        continue;
+      }
+      recs[i].outcome = static_cast<std::uint8_t>(SweepDrop::duplicate);
+      other[i] = *same;
+    }
+    if (unique.size() > 1) {
+      std::uint32_t newest = unique[0];
+      for (std::uint32_t u : unique)
+        if (std::tie(recs[u].end, u) > std::tie(recs[newest].end, newest)) newest = u;
+      for (std::uint32_t u : unique)
+        if (u != newest) {
+          recs[u].outcome = static_cast<std::uint8_t>(SweepDrop::superseded);
+          other[u] = newest;
+        }
+    }
+    g = e;
+  }
+  if (latest_only) {
+    std::vector<std::uint32_t> latest(vectors, kNone);
+    for (std::uint32_t i = 0; i < recs.size(); ++i) {
+      if (recs[i].outcome != kKept) continue;
+      std::uint32_t& l = latest[recs[i].vector];
+      if (l == kNone || std::tie(recs[i].start, recs[i].end, i) > std::tie(recs[l].start, recs[l].end, l)) l = i;
+    }
+    for (std::uint32_t i = 0; i < recs.size(); ++i)
+      if (recs[i].outcome == kKept && latest[recs[i].vector] != i) {
+        recs[i].outcome = static_cast<std::uint8_t>(SweepDrop::superseded);
+        other[i] = latest[recs[i].vector];
+      }
+  }
+  return other;
+}
+
+/// Rows far from the median of their configuration (identical arguments), in row order; counts
+/// the configurations.
+std::vector<SweepOutlier> find_outliers(const SweepDataset& d, double mads, std::size_t* configurations) {
+  std::unordered_map<std::string_view, std::uint32_t> config_of_args;
+  std::vector<std::uint32_t> config(d.vectors.size());
+  for (std::size_t v = 0; v < d.vectors.size(); ++v)
+    config[v] = config_of_args.emplace(d.vectors[v].args_json, static_cast<std::uint32_t>(config_of_args.size())).first->second;
+  *configurations = config_of_args.size();
+  std::vector<std::vector<std::uint32_t>> rows_of(config_of_args.size());
+  for (std::uint32_t i = 0; i < d.rows.size(); ++i) rows_of[config[d.rows[i].vector]].push_back(i);
+  struct Flag {
+    std::uint32_t row;
+    double median, scale;
+    std::size_t repeats;
+  };
+  std::vector<Flag> flagged;
+  for (const auto& rows : rows_of) {
+    if (rows.size() < 3) continue;
+    std::vector<double> x;
+    for (std::uint32_t i : rows) x.push_back(d.rows[i].kernel_duration_ns);
+    const double med = median_of(x);
+    std::vector<double> dev;
+    for (double v : x) dev.push_back(std::fabs(v - med));
+    const double scale = std::max(1.4826 * median_of(dev), 0.01 * med);
+    for (std::uint32_t i : rows)
+      if (std::fabs(d.rows[i].kernel_duration_ns - med) > mads * scale) flagged.push_back({i, med, scale, rows.size()});
+  }
+  std::sort(flagged.begin(), flagged.end(), [](const Flag& a, const Flag& b) { return a.row < b.row; });
+  std::vector<SweepOutlier> out;
+  for (const Flag& f : flagged) {
+    const auto& vec = d.vectors[d.rows[f.row].vector];
+    out.push_back({vec.suite, vec.input_hash, d.rows[f.row].kernel_duration_ns, f.median, f.scale, f.repeats});
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -570,11 +685,11 @@ std::string_view to_string(SweepDrop reason) noexcept {
   switch (reason) {
     case SweepDrop::no_matching_vector: return "no_matching_vector";
     case SweepDrop::filtered_out: return "filtered_out";
+    case SweepDrop::vector_mismatch: return "vector_mismatch";
     case SweepDrop::invalid_vector: return "invalid_vector";
     case SweepDrop::not_pass: return "not_pass";
     case SweepDrop::no_device_perf: return "no_device_perf";
     case SweepDrop::zero_device_perf: return "zero_device_perf";
-    case SweepDrop::vector_mismatch: return "vector_mismatch";
     case SweepDrop::bad_args: return "bad_args";
     case SweepDrop::duplicate: return "duplicate";
     case SweepDrop::superseded: return "superseded";
@@ -588,11 +703,90 @@ std::size_t SweepImportReport::dropped_total() const {
   return n;
 }
 
+nlohmann::ordered_json SweepImportReport::to_json() const {
+  json files = json::array();
+  for (const File& f : results) files.push_back({{"file", f.name}, {"records", f.records}});
+  nlohmann::ordered_json drops, examples;
+  for (std::size_t i = 0; i < kSweepDropReasons; ++i) {
+    drops[std::string(torp::to_string(static_cast<SweepDrop>(i)))] = dropped[i];
+    if (!example[i].empty()) examples[std::string(torp::to_string(static_cast<SweepDrop>(i)))] = example[i];
+  }
+  json out_rows = json::array();
+  for (const SweepOutlier& o : outliers)
+    out_rows.push_back({{"suite", o.suite},
+                        {"input_hash", o.input_hash},
+                        {"kernel_duration_ns", o.kernel_duration_ns},
+                        {"median_ns", o.median_ns},
+                        {"scaled_mads", o.scale_ns > 0 ? std::fabs(o.kernel_duration_ns - o.median_ns) / o.scale_ns : 0.0},
+                        {"repeats", o.repeats}});
+  nlohmann::ordered_json r;
+  r["results"] = files;
+  r["records"] = records;
+  r["rows"] = rows;
+  r["configurations"] = configurations;
+  r["dropped"] = drops;
+  r["dropped_total"] = dropped_total();
+  r["not_pass_by_status"] = not_pass_by_status;
+  r["examples"] = examples;
+  r["vectors"] = {{"total", vectors},
+                  {"with_rows", vectors_with_rows},
+                  {"invalid", vectors_invalid},
+                  {"filtered_out", vectors_filtered_out},
+                  {"without_result", vectors_without_result},
+                  {"all_records_dropped", vectors_all_dropped}};
+  r["git_hashes"] = git_hashes;
+  r["outliers"] = {{"rule", "more than " + json(outlier_mads).dump() +
+                                " scaled MADs (1.4826 x median absolute deviation, at least 1% of the median) from "
+                                "the median of the configuration's rows; configurations with 3 or more rows"},
+                   {"count", outliers.size()},
+                   {"rows", out_rows}};
+  return r;
+}
+
+Dataset SweepDataset::to_dataset() const {
+  Dataset d;
+  d.op = op;
+  d.header = header;
+  std::vector<json> args;
+  args.reserve(vectors.size());
+  for (const Vector& v : vectors) args.push_back(json::parse(v.args_json));
+  d.rows.reserve(rows.size());
+  for (const Row& r : rows) {
+    Measurement m;
+    m.args = args[r.vector];
+    m.runtime_ns = r.kernel_duration_ns;
+    m.suite = vectors[r.vector].suite;
+    m.input_hash = vectors[r.vector].input_hash;
+    d.rows.push_back(std::move(m));
+  }
+  return d;
+}
+
+void SweepDataset::save(const fs::path& file, bool overwrite) const {
+  DatasetWriter w(file, op, header, true, overwrite);
+  std::vector<std::string> prefix;
+  prefix.reserve(vectors.size());
+  for (const Vector& v : vectors) prefix.push_back(w.row_prefix(v.args_json, v.suite, v.input_hash));
+  for (const Row& r : rows) w.add(prefix[r.vector], r.kernel_duration_ns);
+  w.commit();
+}
+
 json decode_sweep_value(const json& value) {
   if (value.is_string()) {
-    auto v = PyLiteral(value.get_ref<const std::string&>()).parse();
-    if (!v || (v->is_string() && *v == value)) return value;
-    return decode_sweep_value(*v);
+    // Most strings are enum names ("DataType.BFLOAT16"): only a few first characters can start
+    // a literal.
+    const std::string& s = value.get_ref<const std::string&>();
+    const std::size_t first = s.find_first_not_of(" \t");
+    if (first == std::string::npos) return value;
+    const char c = s[first];
+    const bool maybe = std::strchr("[({'\"+-.", c) != nullptr || (c >= '0' && c <= '9') || c == 'T' || c == 'F' ||
+                       c == 'N' || c == 't' || c == 'f' || c == 'n';
+    if (!maybe) return value;
+    auto node = py::parse(s, true);
+    if (!node) return value;
+    json v = py::eval(*node, nullptr);
+    if (v.is_string() && v == value) return value;
+    return decode_sweep_value(v);
   }
   if (value.is_array()) {
     json out = json::array();
@@ -607,192 +801,254 @@ json decode_sweep_value(const json& value) {
   return value;
 }
 
-Dataset import_sweep(const fs::path& vectors_file, const std::vector<fs::path>& results, const json& op_spec,
-                     const json& device, const SweepOptions& options, SweepImportReport* report) {
-  const std::vector<ArgMap> maps = compile_sweep_block(op_spec);
-  const std::vector<std::string> params = referenced_params(maps);
+SweepDataset import_sweep(const fs::path& vectors_file, const std::vector<fs::path>& results, const json& op_spec,
+                          const json& device, const SweepOptions& options, SweepImportReport* report) {
+  const SweepMap map = compile_sweep(op_spec);
   const Encoder encoder(op_spec, device);
-  auto dev_name = device.find("name");
+  auto dev_name = device.is_object() ? device.find("name") : device.end();
   if (!device.is_object() || dev_name == device.end() || !dev_name->is_string())
     throw TorpError(ErrorCode::dataset, "the device description has no \"name\"", "/name");
   if (results.empty()) throw TorpError(ErrorCode::dataset, "no results_export file given");
+  if (results.size() > std::numeric_limits<std::uint16_t>::max())
+    throw TorpError(ErrorCode::dataset, "too many results files");
 
   SweepImportReport rep;
-  // Vectors: {suite: {vector_id: {...}}}.
-  const json vdoc = read_json_file(vectors_file);
-  if (!vdoc.is_object())
-    throw TorpError(ErrorCode::dataset, vectors_file.string() + ": a vectors_export file is {suite: {vector_id: {...}}}");
-  std::vector<Vector> vecs;
-  std::unordered_map<std::string, std::vector<std::size_t>> by_hash;
-  for (auto s = vdoc.begin(); s != vdoc.end(); ++s) {
-    if (!s->is_object())
-      throw TorpError(ErrorCode::dataset, vectors_file.string() + ": suite '" + s.key() + "' is not an object of vectors",
-                      "/" + s.key());
-    for (auto v = s->begin(); v != s->end(); ++v) {
-      if (!v->is_object())
-        throw TorpError(ErrorCode::dataset, vectors_file.string() + ": vector '" + v.key() + "' is not an object",
-                        "/" + s.key() + "/" + v.key());
-      Vector vec;
-      vec.suite = s.key();
-      vec.hash = str_field(*v, {"input_hash"});
-      if (vec.hash.empty()) vec.hash = v.key();
-      vec.data = &*v;
-      std::string validity = str_field(*v, {"validity"});
-      vec.invalid = validity == "INVALID" || validity == "VectorValidity.INVALID";
-      vec.filtered = (options.tag && str_field(*v, {"tag"}) != *options.tag) ||
-                     (!options.suites.empty() &&
-                      std::find(options.suites.begin(), options.suites.end(), vec.suite) == options.suites.end());
-      by_hash[vec.hash].push_back(vecs.size());
-      if (v.key() != vec.hash) by_hash[v.key()].push_back(vecs.size());
-      vecs.push_back(std::move(vec));
+  rep.outlier_mads = options.outlier_mads;
+  Bindings bindings;
+
+  // ---- vectors: {suite: {vector_id: {...}}}, one vector in memory at a time
+  std::vector<std::string> suites;
+  std::vector<Vec> vecs;
+  std::unordered_map<std::string, std::vector<std::uint32_t>> by_hash;
+  JsonItemReader vr;
+  vr.root_is_array = false;
+  vr.item_depth = 2;
+  vr.expect = "a vectors_export file: {suite: {vector_id: {parameter: value}}}";
+  vr.on_progress = [&](std::uint64_t bytes) {
+    log(LogLevel::info, vectors_file.filename().string() + ": " + mb(bytes) + ", " + std::to_string(vecs.size()) + " vectors");
+  };
+  vr.on_item = [&](const JsonItemReader::Item& item) {
+    const json& v = item.value;
+    const JsonItemPath& at = item.where;
+    const std::string& suite = at.keys[0];
+    Vec vec;
+    if (suites.empty() || suites.back() != suite) suites.push_back(suite);
+    vec.suite = static_cast<std::uint32_t>(suites.size() - 1);
+    vec.hash = str_field(v, {"input_hash"});
+    if (vec.hash.empty()) vec.hash = at.keys[1];
+    if (auto val = v.find("validity"); val != v.end() && !val->is_null()) {
+      std::string s = val->is_string() ? val->get<std::string>() : std::string();
+      if (s.rfind("VectorValidity.", 0) == 0) s.erase(0, 15);
+      if (s != "VALID" && s != "INVALID")
+        malformed(vectors_file, at.pointer() + "/validity", "unknown validity " + val->dump() + " (VALID or INVALID)");
+      vec.invalid = s == "INVALID";
     }
-  }
+    vec.invalid_reason = str_field(v, {"invalid_reason"});
+    vec.filtered = (options.tag && str_field(v, {"tag"}) != *options.tag) ||
+                   (!options.suites.empty() &&
+                    std::find(options.suites.begin(), options.suites.end(), suite) == options.suites.end());
+    if (!vec.invalid && !vec.filtered) {
+      Result<json> a = map_args(map, v);
+      if (a) {
+        if (auto err = encoder.bind(a.value(), bindings)) vec.args_error = err->describe();
+        else vec.args_json = a.value().dump();
+      } else {
+        vec.args_error = a.error().message;
+      }
+    }
+    for (const std::string& p : map.params) {
+      auto it = v.find(p);
+      vec.compare.push_back(it == v.end() ? json() : comparable(*it));
+    }
+    const auto idx = static_cast<std::uint32_t>(vecs.size());
+    by_hash[vec.hash].push_back(idx);
+    if (at.keys[1] != vec.hash) by_hash[at.keys[1]].push_back(idx);
+    vecs.push_back(std::move(vec));
+  };
+  const std::string vectors_sha256 = vr.read(vectors_file);
   rep.vectors = vecs.size();
 
-  std::vector<Kept> kept;
-  std::unordered_set<std::string> seen;
-  Bindings bindings;
+  // ---- results: one record in memory at a time; a few dozen bytes kept per record
+  std::deque<Rec> recs;  // no reallocation peaks: millions of records
+  std::vector<std::size_t> file_start;  // index in recs of each file's first record
+  std::vector<std::string> gits{""};
   json sources = json::array();
-  for (const fs::path& rf : results) {
-    const json rdoc = read_json_file(rf);
-    sources.push_back({{"file", rf.filename().string()}, {"sha256", sha256_file(rf)}});
-    if (!rdoc.is_array() && !rdoc.is_object())
-      throw TorpError(ErrorCode::dataset, rf.string() + ": a results_export file is a list of records");
-    const json records = rdoc.is_array() ? rdoc : json::array({rdoc});
-    for (std::size_t i = 0; i < records.size(); ++i) {
-      const json& rec = records[i];
-      const std::string where = rf.filename().string() + "[" + std::to_string(i) + "]";
-      if (!rec.is_object())
-        throw TorpError(ErrorCode::dataset, rf.string() + ": record [" + std::to_string(i) + "] is not an object");
-      ++rep.records;
-      auto drop = [&](SweepDrop r, const std::string& detail) {
-        auto k = static_cast<std::size_t>(r);
-        if (rep.dropped[k]++ == 0) rep.example[k] = where + ": " + detail;
+  Examples ex;
+  for (std::size_t fi = 0; fi < results.size(); ++fi) {
+    const fs::path& rf = results[fi];
+    const std::string fname = rf.filename().string();
+    file_start.push_back(recs.size());
+    std::error_code ec;
+    const std::uint64_t size = fs::file_size(rf, ec);
+    JsonItemReader rr;
+    rr.root_is_array = true;
+    rr.item_depth = 1;
+    rr.expect = "a results_export file: a JSON list of result records";
+    rr.capture = {"input_hash", "vector_id", "suite_name", "test_case_name", "status", "success",
+                  "start_time_ts", "test_start_ts", "end_time_ts", "test_end_ts", "timestamp", "git_hash",
+                  "device_perf", "metrics", "device_perf_cached", "device_perf_uncached", "original_vector_data"};
+    rr.on_progress = [&](std::uint64_t bytes) {
+      std::string pct = size > 0 ? " (" + std::to_string(bytes * 100 / size) + "%)" : "";
+      log(LogLevel::info, fname + ": " + mb(bytes) + " of " + mb(size) + pct + ", " +
+                              std::to_string(recs.size() - file_start.back()) + " records");
+    };
+    rr.hash_key = "original_vector_data";
+    rr.on_item = [&](const JsonItemReader::Item& item) {
+      const json& r = item.value;
+      const JsonItemPath& at = item.where;
+      const std::size_t ri = recs.size();
+      const std::string pointer = "/" + std::to_string(at.indices[0]);
+      Rec rec;
+      rec.content = item.hash;
+      rec.file = static_cast<std::uint16_t>(fi);
+      rec.index = static_cast<std::uint32_t>(at.indices[0]);
+      const std::string* hash = string_field(r, {"input_hash", "vector_id"});
+      if (!hash) malformed(rf, pointer + "/input_hash", "a result record needs an \"input_hash\" string");
+      rec.status = parse_status(r, rf, pointer);
+      auto note = [&](SweepDrop reason, std::string detail) {
+        rec.outcome = static_cast<std::uint8_t>(reason);
+        ex.note(reason, ri, fname + " " + pointer + ": " + detail);
       };
-      std::string hash = str_field(rec, {"input_hash", "vector_id"});
-      auto cand = by_hash.find(hash);
-      if (hash.empty() || cand == by_hash.end()) {
-        drop(SweepDrop::no_matching_vector, hash.empty() ? "no input_hash" : "input_hash " + hash);
-        continue;
+      // R0..R2 copy suite_name from a header list indexed by position (it can be shifted): the
+      // suite only chooses between vectors that share the hash.
+      const std::string rsuite = str_field(r, {"suite_name", "test_case_name"});
+      if (auto c = by_hash.find(*hash); c != by_hash.end()) {
+        rec.vector = c->second.front();
+        for (std::uint32_t v : c->second)
+          if (suites[vecs[v].suite] == rsuite) rec.vector = v;
       }
-      // R0/R1/R2 copy suite_name from a header list indexed by position (it can be shifted), so the
-      // suite only disambiguates between vectors sharing a hash.
-      const std::string rsuite = str_field(rec, {"suite_name", "test_case_name"});
-      std::size_t vi = cand->second.front();
-      for (std::size_t c : cand->second)
-        if (vecs[c].suite == rsuite) vi = c;
-      Vector& vec = vecs[vi];
-      if (vec.filtered) {
-        drop(SweepDrop::filtered_out, "suite " + vec.suite);
-        continue;
+      const std::string* start = string_field(r, {"start_time_ts", "test_start_ts"});
+      rec.start = timestamp_value(start);
+      rec.end = timestamp_value(string_field(r, {"end_time_ts", "test_end_ts", "timestamp"}));
+      std::string run = (rec.vector == kNone ? rsuite : suites[vecs[rec.vector].suite]) + '\x1f' + *hash + '\x1f' +
+                        (start ? *start : "file " + std::to_string(fi));
+      rec.run_a = hash_bytes(run, 1);
+      rec.run_b = hash_bytes(run, 2);
+      if (rec.vector == kNone) {
+        note(SweepDrop::no_matching_vector, "input_hash " + *hash + " is in no suite of " + vectors_file.filename().string());
+        recs.push_back(rec);
+        return;
       }
-      if (vec.invalid) {
-        drop(SweepDrop::invalid_vector, str_field(*vec.data, {"invalid_reason"}));
-        continue;
-      }
-      std::string status = status_of(rec);
-      if (status != "PASS") {
-        ++rep.not_pass_by_status[status];
-        drop(SweepDrop::not_pass, "status " + status);
-        continue;
-      }
-      Perf perf = record_perf(rec);
-      if (perf.kind != Perf::Kind::ok) {
-        drop(perf.kind == Perf::Kind::none ? SweepDrop::no_device_perf : SweepDrop::zero_device_perf, perf.detail);
-        continue;
-      }
-      if (auto o = rec.find("original_vector_data"); o != rec.end() && !o->is_null()) {
-        json orig = decode_sweep_value(*o);
-        std::string mismatch;
-        if (orig.is_object())
-          for (const std::string& p : params) {
-            auto ov = orig.find(p);
-            auto vv = vec.data->find(p);
-            if (ov == orig.end() || vv == vec.data->end()) continue;
-            if (comparable(*ov) != comparable(*vv)) {
-              mismatch = "parameter '" + p + "': vector " + vv->dump() + ", record " + ov->dump();
-              break;
-            }
+      Vec& vec = vecs[rec.vector];
+      vec.has_record = true;
+      const std::string vname = "vector " + suites[vec.suite] + "/" + vec.hash;
+      // The pairing check: the record's copy of the vector's parameters must agree. Records of
+      // one vector mostly carry the same copy: one that agreed before (same hash) agrees again.
+      std::string mismatch;
+      if (auto o = r.find("original_vector_data");
+          o != r.end() && !o->is_null() && !vec.filtered && item.key_hash != vec.verified_original) {
+        json decoded;
+        const json* orig = &*o;
+        if (o->is_string()) {  // R0: a Python repr string
+          decoded = decode_sweep_value(*o);
+          orig = &decoded;
+        }
+        if (orig->is_object())
+          for (std::size_t p = 0; p < map.params.size() && mismatch.empty(); ++p) {
+            auto ov = orig->find(map.params[p]);
+            if (ov == orig->end() || vec.compare[p].is_null()) continue;
+            const json c = comparable(*ov);
+            if (c != vec.compare[p])
+              mismatch = "parameter '" + map.params[p] + "': " + vname + " has " + vec.compare[p].dump() +
+                         ", the record's original_vector_data " + c.dump();
           }
-        if (!mismatch.empty()) {
-          drop(SweepDrop::vector_mismatch, mismatch);
-          continue;
+        if (mismatch.empty()) vec.verified_original = item.key_hash;
+      }
+      if (vec.filtered) {
+        note(SweepDrop::filtered_out, vname + " is excluded by the tag / suite filters");
+      } else if (!mismatch.empty()) {
+        note(SweepDrop::vector_mismatch, mismatch);
+      } else if (vec.invalid) {
+        note(SweepDrop::invalid_vector, vname + " is INVALID: " + vec.invalid_reason);
+      } else if (rec.status != kPass) {
+        note(SweepDrop::not_pass, "status " + std::string(kStatuses[rec.status]));
+      } else if (Perf perf = record_perf(r); perf.kind != Perf::Kind::ok) {
+        note(perf.kind == Perf::Kind::none ? SweepDrop::no_device_perf : SweepDrop::zero_device_perf, perf.detail);
+      } else if (!vec.args_error.empty()) {
+        note(SweepDrop::bad_args, vname + ": " + vec.args_error);
+      } else {
+        rec.ns = perf.ns;
+        if (const std::string* g = string_field(r, {"git_hash"})) {
+          auto it = std::find(gits.begin(), gits.end(), *g);
+          if (it == gits.end() && gits.size() < std::numeric_limits<std::uint16_t>::max())
+            it = gits.insert(gits.end(), *g);
+          rec.git = static_cast<std::uint16_t>(it - gits.begin());
         }
       }
-      if (!vec.args) {
-        Result<json> a = map_args(maps, *vec.data);
-        if (a) {
-          if (auto err = encoder.bind(a.value(), bindings)) a = bad(err->describe());
-        }
-        vec.args = std::move(a);
-      }
-      if (!*vec.args) {
-        drop(SweepDrop::bad_args, "vector " + vec.suite + "/" + vec.hash + ": " + vec.args->error().message);
-        continue;
-      }
-      std::string vector_key = vec.suite + '\n' + vec.hash;
-      if (!seen.insert(vector_key + '\n' + rec.dump()).second) {
-        drop(SweepDrop::duplicate, "vector " + vec.suite + "/" + vec.hash);
-        continue;
-      }
-      Kept k;
-      k.row.args = vec.args->value();
-      k.row.runtime_ns = perf.ns;
-      k.row.source = {{"suite", vec.suite}, {"input_hash", vec.hash}, {"results", rf.filename().string()}};
-      k.vector_key = std::move(vector_key);
-      k.timestamp = str_field(rec, {"start_time_ts", "test_start_ts", "timestamp"});
-      k.git_hash = str_field(rec, {"git_hash"});
-      kept.push_back(std::move(k));
-    }
+      recs.push_back(rec);
+    };
+    sources.push_back({{"file", fname}, {"sha256", rr.read(rf)}});
+    rep.results.push_back({fname, recs.size() - file_start.back()});
+  }
+  rep.records = recs.size();
+
+  // ---- one record per (suite, input_hash, run)
+  const std::vector<std::uint32_t> other = resolve_runs(recs, vecs.size(), options.latest_only);
+  auto where = [&](std::size_t i) {
+    return results[recs[i].file].filename().string() + " /" + std::to_string(recs[i].index);
+  };
+  for (std::uint32_t i = 0; i < recs.size(); ++i) {
+    if (other[i] == kNone) continue;
+    const auto reason = static_cast<SweepDrop>(recs[i].outcome);
+    ex.note(reason, i, where(i) + ": " +
+                           (reason == SweepDrop::duplicate ? "a copy of " + where(other[i])
+                            : recs[i].start == recs[other[i]].start
+                                ? "the same run of the vector has a newer record, " + where(other[i])
+                                : "an older run of the vector (latest only), newest " + where(other[i])));
   }
 
-  if (options.latest_only) {
-    std::unordered_map<std::string, std::size_t> latest;  // vector -> index in kept
-    for (std::size_t i = 0; i < kept.size(); ++i) {
-      auto [it, inserted] = latest.try_emplace(kept[i].vector_key, i);
-      if (!inserted && kept[i].timestamp >= kept[it->second].timestamp) it->second = i;
-    }
-    std::vector<Kept> newest;
-    for (std::size_t i = 0; i < kept.size(); ++i) {
-      if (latest[kept[i].vector_key] == i) {
-        newest.push_back(std::move(kept[i]));
-        continue;
-      }
-      auto k = static_cast<std::size_t>(SweepDrop::superseded);
-      if (rep.dropped[k]++ == 0)
-        rep.example[k] = kept[i].row.source["results"].get<std::string>() + ": older record of vector " +
-                         kept[i].row.source["suite"].get<std::string>() + "/" +
-                         kept[i].row.source["input_hash"].get<std::string>();
-    }
-    kept = std::move(newest);
-  }
-
-  Dataset d;
+  // ---- rows, counts, report
+  SweepDataset d;
   d.op = encoder.op();
-  for (Kept& k : kept) {
-    if (!k.git_hash.empty()) rep.git_hashes.insert(k.git_hash);
-    d.rows.push_back(std::move(k.row));
+  for (const Rec& r : recs) {
+    if (r.outcome != kKept) {
+      ++rep.dropped[r.outcome];
+      if (r.outcome == static_cast<std::uint8_t>(SweepDrop::not_pass)) ++rep.not_pass_by_status[kStatuses[r.status]];
+      continue;
+    }
+    Vec& v = vecs[r.vector];
+    v.has_row = true;
+    if (v.row_vector == kNone) {
+      v.row_vector = static_cast<std::uint32_t>(d.vectors.size());
+      d.vectors.push_back({suites[v.suite], v.hash, std::move(v.args_json)});
+    }
+    d.rows.push_back({v.row_vector, r.ns});
+    if (r.git != 0) rep.git_hashes.insert(gits[r.git]);
   }
-  rep.imported = d.rows.size();
+  for (std::size_t i = 0; i < kSweepDropReasons; ++i)
+    for (const auto& [rec, text] : ex.candidates[i])
+      if (recs[rec].outcome == i) {
+        rep.example[i] = text;
+        break;
+      }
+  for (const Vec& v : vecs) {
+    if (v.has_row) ++rep.vectors_with_rows;
+    else if (v.invalid) ++rep.vectors_invalid;
+    else if (v.filtered) ++rep.vectors_filtered_out;
+    else if (!v.has_record) ++rep.vectors_without_result;
+    else ++rep.vectors_all_dropped;
+  }
+  rep.rows = d.rows.size();
+
+  rep.outliers = find_outliers(d, options.outlier_mads, &rep.configurations);
+
   json commit = nullptr;
   if (options.tt_metal_commit) commit = *options.tt_metal_commit;
   else if (rep.git_hashes.size() == 1) commit = *rep.git_hashes.begin();
-  json source = {{"importer", "torp dataset import-sweep"},
-                 {"vectors", {{"file", vectors_file.filename().string()}, {"sha256", sha256_file(vectors_file)}}},
+  json source = {{"importer", "torp dataset from-sweep"},
+                 {"vectors", {{"file", vectors_file.filename().string()}, {"sha256", vectors_sha256}}},
                  {"results", sources}};
   if (options.tag) source["tag"] = *options.tag;
   if (!options.suites.empty()) source["suites"] = options.suites;
-  if (!options.source.is_null()) source["origin"] = options.source;
-  d.header = {{"format", kDatasetFormat},
-              {"format_version", kDatasetFormatVersion},
-              {"op", d.op},
-              {"device", *dev_name},
+  if (!options.origin.is_null()) source["origin"] = options.origin;
+  d.header = {{"device", *dev_name},
               {"tt_metal_commit", commit},
               {"source", source},
               {"notes", std::string("Imported from tt-metal sweep output: results joined to vectors by (suite, "
                                     "input_hash); PASS records with DEVICE KERNEL DURATION [ns] > 0 only; arguments "
-                                    "mapped by the op spec's \"sweep\" block. ") +
-                            (options.latest_only ? "Only the latest record of each vector is kept."
+                                    "mapped by the op spec's \"sweep\" block; suite and input_hash trace each row to "
+                                    "its vector and result records. ") +
+                            (options.latest_only ? "Only the newest record of each vector is kept."
                                                  : "Records of separate runs are kept as repeats.")}};
   if (report) *report = std::move(rep);
   return d;

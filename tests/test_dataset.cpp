@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 
+#include "sha256.hpp"
 #include "torp/dataset.hpp"
 #include "torp/encoder.hpp"
 #include "torp/tensor.hpp"
@@ -72,12 +73,19 @@ int run_cli(const std::string& args) {
 }  // namespace
 
 TEST(DatasetSha256, KnownDigests) {
-  EXPECT_EQ(torp::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(torp::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(torp::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(torp::sha256_hex(std::string(1000000, 'a')),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  // The SHA-extension code and the portable code (where the CPU has both) give the same digests.
+  for (bool portable : {false, true}) {
+    torp::Sha256::portable_only = portable;
+    EXPECT_EQ(torp::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    EXPECT_EQ(torp::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(torp::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    EXPECT_EQ(torp::sha256_hex(std::string(1000000, 'a')),
+              "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    EXPECT_EQ(torp::sha256_hex(std::string(1000, 'q') + "xyz"),  // hashlib.sha256(b"q" * 1000 + b"xyz")
+              "3b7a275c262e8c592889bf42727c6cccf483caa0adabfe72cc7907eb50061e6b");
+  }
+  torp::Sha256::portable_only = false;
   TempDir dir;
   std::string text(200000, 'x');
   for (std::size_t i = 0; i < text.size(); i += 7) text[i] = static_cast<char>('a' + i % 26);
@@ -96,7 +104,8 @@ TEST(DatasetFile, SaveLoadRoundTrip) {
   torp::Measurement b;
   b.args = {{"input_tensor", {{"logical_shape", {64, 64}}, {"dtype", "FLOAT32"}}}};
   b.runtime_ns = 2010.5;
-  b.source = {{"suite", "2dim"}, {"input_hash", "abc"}};
+  b.suite = "2dim";
+  b.input_hash = "abc";
   d.rows = {a, b};
   fs::path file = dir.path / "sub" / "d.jsonl";
   torp::save_dataset(d, file, false);
@@ -104,7 +113,15 @@ TEST(DatasetFile, SaveLoadRoundTrip) {
   std::ifstream in(file);
   std::string first;
   std::getline(in, first);
-  EXPECT_EQ(first.rfind("{\"format\":\"torp-dataset\",\"format_version\":1,\"op\":\"ttnn.exp\"", 0), 0u) << first;
+  EXPECT_EQ(first.rfind("{\"format\":\"torp-dataset\",\"format_version\":2,\"op\":\"ttnn.exp\",\"columns\":[\"suite\","
+                        "\"input_hash\",\"args\",\"kernel_duration_ns\"]",
+                        0),
+            0u)
+      << first;
+  std::string second;
+  std::getline(in, second);
+  EXPECT_EQ(second, R"({"suite":"","input_hash":"","args":{"input_tensor":{"dtype":"BFLOAT16","logical_shape":[32,64]}},)"
+                    R"("kernel_duration_ns":1873})");
 
   torp::Dataset l = torp::load_dataset(file);
   EXPECT_EQ(l.op, "ttnn.exp");
@@ -115,9 +132,10 @@ TEST(DatasetFile, SaveLoadRoundTrip) {
   EXPECT_EQ(l.rows[0].args, a.args);
   EXPECT_EQ(l.rows[0].runtime_ns, 1873);
   EXPECT_EQ(l.rows[0].line, 2u);
-  EXPECT_TRUE(l.rows[0].source.is_null());
+  EXPECT_TRUE(l.rows[0].suite.empty() && l.rows[0].input_hash.empty());
   EXPECT_EQ(l.rows[1].runtime_ns, 2010.5);
-  EXPECT_EQ(l.rows[1].source, b.source);
+  EXPECT_EQ(l.rows[1].suite, "2dim");
+  EXPECT_EQ(l.rows[1].input_hash, "abc");
   EXPECT_EQ(l.rows[1].line, 3u);
 
   // Refuses to overwrite unless asked; leaves no temporary files behind.
@@ -137,6 +155,8 @@ TEST(DatasetFile, SaveLoadRoundTrip) {
 TEST(DatasetFile, LoadErrorsNameFileLineAndColumn) {
   TempDir dir;
   const std::string header = R"({"format":"torp-dataset","format_version":1,"op":"ttnn.exp","device":"wormhole_n300"})";
+  const std::string header2 =
+      R"({"format":"torp-dataset","format_version":2,"op":"ttnn.exp","columns":["input_hash","args","kernel_duration_ns"]})";
   struct Case {
     std::string text, expect;
   };
@@ -144,7 +164,15 @@ TEST(DatasetFile, LoadErrorsNameFileLineAndColumn) {
       {"", ":1:1: empty file"},
       {"\n  \n", ":1:1: empty file"},
       {R"({"format":"other","format_version":1,"op":"ttnn.exp"})", ":1:2: not a torp dataset"},
-      {R"({"format":"torp-dataset","format_version":2,"op":"ttnn.exp"})", ":1:26: unsupported format_version 2"},
+      {R"({"format":"torp-dataset","format_version":3,"op":"ttnn.exp"})", ":1:26: unsupported format_version 3"},
+      {R"({"format":"torp-dataset","format_version":2,"op":"ttnn.exp"})", ":1:1: header needs \"columns\""},
+      {R"({"format":"torp-dataset","format_version":2,"op":"ttnn.exp","columns":["args","runtime"]})",
+       ":1:61: unknown column \"runtime\""},
+      {R"({"format":"torp-dataset","format_version":2,"op":"ttnn.exp","columns":["args"]})",
+       ":1:61: \"columns\" must include \"kernel_duration_ns\""},
+      {header2 + "\n" + R"({"args":{},"kernel_duration_ns":5})", ":2:1: the row has no \"input_hash\""},
+      {header2 + "\n" + R"({"input_hash":"h","args":{},"runtime_ns":5})", ":2:29: unknown key \"runtime_ns\" in a row (not in"},
+      {header2 + "\n" + R"({"input_hash":7,"args":{},"kernel_duration_ns":5})", ":2:2: \"input_hash\" must be a string"},
       {R"({"format":"torp-dataset","format_version":1})", ":1:1: header needs a non-empty string \"op\""},
       {header + "\n" + R"({"args":{},"runtime_ns":5})" + "\n" + R"({"runtime_ns":5})", ":3:1: a row needs an \"args\" object"},
       {header + "\n" + R"({"args":{},"runtime_ns":-5})", ":2:12: runtime_ns must be positive and finite"},

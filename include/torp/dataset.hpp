@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// Per-op measurement datasets (docs/dataset-format.md): JSON Lines, a header line then one
-// measurement per line holding the op's raw arguments (tt-metal JSON, reduced tensor form) and
-// the measured device kernel duration. Features are computed from the arguments by the encoder,
-// so they can change without re-measuring.
+// Per-op measurement datasets (docs/dataset-format.md): JSON Lines, a header line naming the
+// columns, then one measurement per line holding the op's raw arguments (tt-metal JSON, reduced
+// tensor form), the measured device kernel duration and, for sweep data, the sweep suite and
+// input_hash it came from. Features are computed from the arguments by the encoder, so they can
+// change without re-measuring.
 #pragma once
 
 #include <cstddef>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,17 +20,19 @@
 namespace torp {
 
 inline constexpr const char* kDatasetFormat = "torp-dataset";
-inline constexpr int kDatasetFormatVersion = 1;
+/// Version written. Version 1 files (label "runtime_ns", optional row "source") stay readable.
+inline constexpr int kDatasetFormatVersion = 2;
 /// Default for aggregate(): a repeat more than 1.5x away from its configuration's median is
 /// rejected (repeats of the real exp data agree within 0.4% at the median; shifted labels are
 /// 1.5x to 40x off).
 inline constexpr double kDefaultRejectFactor = 1.5;
 
 struct Measurement {
-  nlohmann::json args;    ///< the op's arguments, as in a query's "args"
-  double runtime_ns = 0;  ///< DEVICE KERNEL DURATION [ns]
-  std::size_t line = 0;   ///< 1-based line in the dataset file (0 if not from a file)
-  nlohmann::json source;  ///< optional per-row provenance (e.g. sweep suite and input_hash); null if none
+  nlohmann::json args;     ///< the op's arguments, as in a query's "args"
+  double runtime_ns = 0;   ///< DEVICE KERNEL DURATION [ns] (column "kernel_duration_ns")
+  std::size_t line = 0;    ///< 1-based line in the dataset file (0 if not from a file)
+  std::string suite;       ///< sweep suite of the measured vector ("" if not from a sweep)
+  std::string input_hash;  ///< sweep input_hash of the measured vector ("" if not from a sweep)
 };
 
 struct Dataset {
@@ -37,16 +41,62 @@ struct Dataset {
   std::vector<Measurement> rows;
 };
 
-/// Read a dataset file. Validates the header (format, format_version, op) and every row (an
-/// "args" object, a positive finite "runtime_ns", optional "source", no other keys). Throws
-/// TorpError(dataset) whose message starts with "<file>:<line>:<column>:" on malformed input,
-/// TorpError(io) if the file cannot be read.
+/// Read a dataset file (format version 1 or 2). Validates the header (format, format_version, op,
+/// columns) and every row (exactly the header's columns: an "args" object, a positive finite
+/// "kernel_duration_ns", string "suite" / "input_hash"). Throws TorpError(dataset) whose message
+/// starts with "<file>:<line>:<column>:" on malformed input, TorpError(io) if it cannot be read.
 Dataset load_dataset(const std::filesystem::path& file);
-/// Write a dataset file atomically (temporary file in the same directory, then rename); refuses
-/// to replace an existing file unless overwrite (TorpError(io)). The header's format,
-/// format_version and op are set from `d`; rows must have an object "args" and a positive finite
-/// runtime (TorpError(dataset) otherwise, nothing written).
+/// Write a dataset file atomically (see AtomicFile); refuses to replace an existing file unless
+/// overwrite (TorpError(io)). The header's format, format_version, op and columns are set from
+/// `d` (columns "suite" and "input_hash" when any row has them); rows must have an object "args"
+/// and a positive finite runtime (TorpError(dataset) otherwise, nothing written).
 void save_dataset(const Dataset& d, const std::filesystem::path& file, bool overwrite);
+
+/// A file written through a temporary file in the same directory, which replaces `file` only on
+/// commit(): readers never see a partial file, and a failed or abandoned write (destructor
+/// without commit) leaves nothing behind.
+class AtomicFile {
+ public:
+  /// Throws TorpError(io) if `file` exists and !overwrite, or the temporary file cannot be created.
+  AtomicFile(std::filesystem::path file, bool overwrite);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  std::ostream& stream() { return out_; }
+  /// Flush and move the file into place. Without overwrite this fails (TorpError(io)) if the
+  /// file appeared meanwhile.
+  void commit();
+
+ private:
+  std::filesystem::path file_, tmp_;
+  bool overwrite_ = false, committed_ = false;
+  std::ofstream out_;
+};
+
+/// Streams a dataset to a file row by row (memory independent of the row count), atomically.
+class DatasetWriter {
+ public:
+  /// `header` as in Dataset::header (format, format_version, op and columns are set here);
+  /// `with_sweep_ids` adds the columns "suite" and "input_hash".
+  DatasetWriter(const std::filesystem::path& file, const std::string& op, const nlohmann::json& header,
+                bool with_sweep_ids, bool overwrite);
+  /// The text of a row up to its duration (rows of one vector share it); `args_json` is the
+  /// compact JSON of the args object.
+  [[nodiscard]] std::string row_prefix(std::string_view args_json, std::string_view suite = {},
+                                       std::string_view input_hash = {}) const;
+  /// One row: a row_prefix() and the duration. TorpError(dataset) for a non-positive or
+  /// non-finite runtime.
+  void add(std::string_view row_prefix, double runtime_ns);
+  void commit() { file_.commit(); }
+  [[nodiscard]] std::size_t rows() const { return rows_; }
+
+ private:
+  AtomicFile file_;
+  std::string path_, number_;
+  bool with_ids_ = false;
+  std::size_t rows_ = 0;
+};
 
 /// SHA-256 hex digest of a file's bytes (dataset provenance). Throws TorpError(io).
 std::string sha256_file(const std::filesystem::path& file);
