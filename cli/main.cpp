@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     return torp::cli::kExitOk;
   }
   if (cmd == "--version") {
-    std::cout << "torp 0.1.0\n";
+    std::cout << "torp " TORP_VERSION "\n";
     return torp::cli::kExitOk;
   }
   for (const auto& c : kCommands)
