@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "torp/atomic_file.hpp"
 #include "torp/json_text.hpp"
 
 namespace torp {
@@ -322,19 +323,9 @@ json to_json(const ModelFile& m) {
 }
 
 void save_model(const ModelFile& m, const std::filesystem::path& file, bool overwrite) {
-  namespace fs = std::filesystem;
-  if (!overwrite && fs::exists(file))
-    throw TorpError(ErrorCode::io, file.string() + " exists; pass --force to replace it");
-  if (file.has_parent_path()) fs::create_directories(file.parent_path());
-  fs::path tmp = file;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw TorpError(ErrorCode::io, "cannot write " + tmp.string());
-    out << to_json(m).dump(1) << '\n';
-    if (!out) throw TorpError(ErrorCode::io, "write failed for " + tmp.string());
-  }
-  fs::rename(tmp, file);
+  AtomicFile out(file, overwrite);
+  out.stream() << to_json(m).dump(1) << '\n';
+  out.commit();
 }
 
 double forward(const Network& net, const std::vector<double>& x) {

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "torp/atomic_file.hpp"
 #include "torp/error.hpp"
 
 namespace torp {
@@ -51,28 +52,6 @@ Dataset load_dataset(const std::filesystem::path& file);
 /// `d` (columns "suite" and "input_hash" when any row has them); rows must have an object "args"
 /// and a positive finite runtime (TorpError(dataset) otherwise, nothing written).
 void save_dataset(const Dataset& d, const std::filesystem::path& file, bool overwrite);
-
-/// A file written through a temporary file in the same directory, which replaces `file` only on
-/// commit(): readers never see a partial file, and a failed or abandoned write (destructor
-/// without commit) leaves nothing behind.
-class AtomicFile {
- public:
-  /// Throws TorpError(io) if `file` exists and !overwrite, or the temporary file cannot be created.
-  AtomicFile(std::filesystem::path file, bool overwrite);
-  ~AtomicFile();
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-
-  std::ostream& stream() { return out_; }
-  /// Flush and move the file into place. Without overwrite this fails (TorpError(io)) if the
-  /// file appeared meanwhile.
-  void commit();
-
- private:
-  std::filesystem::path file_, tmp_;
-  bool overwrite_ = false, committed_ = false;
-  std::ofstream out_;
-};
 
 /// Streams a dataset to a file row by row (memory independent of the row count), atomically.
 class DatasetWriter {

@@ -100,8 +100,8 @@ ModelFile parse_model(const nlohmann::json& doc, const std::string& source);
 ModelFile load_model(const std::filesystem::path& file);
 
 nlohmann::json to_json(const ModelFile& m);
-/// Write to `file` (pretty JSON, trailing newline) via a temporary file and rename. Refuses to
-/// replace an existing file unless `overwrite` is true.
+/// Write to `file` (pretty JSON, trailing newline) atomically (AtomicFile: a uniquely named
+/// temporary file, then rename). Refuses to replace an existing file unless `overwrite` is true.
 void save_model(const ModelFile& m, const std::filesystem::path& file, bool overwrite);
 
 /// Reference forward pass of one network on an already normalized input (straightforward loops;
