@@ -71,17 +71,29 @@ Error not_json(std::size_t line_no) {
   return Error{ErrorCode::invalid_query, "line " + std::to_string(line_no) + " is not valid JSON", ""};
 }
 
-/// One line, answered on its own (streaming).
-void answer(const Predictor& p, std::string_view line, std::size_t line_no, std::string& out) {
-  nlohmann::json q = parse_json(line);
-  if (q.is_discarded()) return append_error(out, not_json(line_no));
-  append_answer(out, p.predict(q));
-}
-
 struct Line {
   std::string_view text;
   std::size_t number;
 };
+
+/// The query lines of `text` ("\r\n" accepted, blank lines skipped), numbered on from `line_no`.
+/// With `complete_only` a last line without its '\n' is left for later. Returns the bytes taken.
+std::size_t split_lines(std::string_view text, std::size_t& line_no, bool complete_only, std::vector<Line>& out) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) {
+      if (complete_only) break;
+      end = text.size();
+    }
+    std::string_view l = text.substr(pos, end - pos);
+    ++line_no;
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (l.find_first_not_of(" \t") != std::string_view::npos) out.push_back({l, line_no});
+    pos = std::min(end + 1, text.size());
+  }
+  return pos;
+}
 
 /// Many lines, answered through the batch call (networks run over many rows at once).
 void answer_batch(const Predictor& p, std::span<const Line> lines, std::string& out) {
@@ -122,39 +134,32 @@ int cmd_predict(int argc, char** argv) {
   if (auto m = a.maybe("models")) dir = *m;
   Predictor predictor(resolve_models_dir(dir));
 
-  // A query line: "\r\n" accepted, blank lines skipped.
-  auto query_text = [](std::string_view l) -> std::optional<std::string_view> {
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-    if (l.find_first_not_of(" \t") == std::string_view::npos) return std::nullopt;
-    return l;
-  };
-
   struct stat st {};
   const bool from_file = a.pos("FILE").has_value();
+  std::vector<Line> lines;
+  std::size_t line_no = 0;
   if (!from_file && (::fstat(0, &st) != 0 || !S_ISREG(st.st_mode))) {
     // A pipe or terminal: answer what has arrived as soon as it arrives (a caller may wait for
     // each answer before sending the next query), in the order of the lines.
     std::string pending, out;
     char buf[1 << 16];
-    std::size_t line_no = 0;
+    auto answer_and_flush = [&](bool complete_only) {
+      lines.clear();
+      const std::size_t taken = split_lines(pending, line_no, complete_only, lines);
+      answer_batch(predictor, lines, out);
+      pending.erase(0, taken);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      std::fflush(stdout);
+      out.clear();
+    };
     for (;;) {
       ssize_t got = ::read(0, buf, sizeof buf);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) break;
       pending.append(buf, static_cast<std::size_t>(got));
-      std::size_t pos = 0;
-      for (std::size_t nl; (nl = pending.find('\n', pos)) != std::string::npos; pos = nl + 1) {
-        ++line_no;
-        if (auto q = query_text(std::string_view(pending).substr(pos, nl - pos))) answer(predictor, *q, line_no, out);
-      }
-      pending.erase(0, pos);
-      std::fwrite(out.data(), 1, out.size(), stdout);
-      std::fflush(stdout);
-      out.clear();
+      answer_and_flush(true);
     }
-    if (auto q = query_text(pending)) answer(predictor, *q, line_no + 1, out);
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    std::fflush(stdout);
+    answer_and_flush(false);
     return kExitOk;
   }
 
@@ -171,14 +176,7 @@ int cmd_predict(int argc, char** argv) {
   char buf[1 << 16];
   for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, in)) > 0;) input.append(buf, got);
   if (in != stdin) std::fclose(in);
-
-  std::vector<Line> lines;
-  for (std::size_t pos = 0, no = 1; pos < input.size(); ++no) {
-    std::size_t end = input.find('\n', pos);
-    if (end == std::string::npos) end = input.size();
-    if (auto q = query_text(std::string_view(input).substr(pos, end - pos))) lines.push_back({*q, no});
-    pos = end + 1;
-  }
+  split_lines(input, line_no, false, lines);
 
   unsigned threads = static_cast<unsigned>(std::stoul(a.get("threads")));
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());

@@ -318,6 +318,16 @@ struct Predictor::Impl {
     return finish(m, out / static_cast<double>(m.ensemble.size()), base);
   }
 
+  /// Whether a model covers a bound query: its first applies_when expression that does not hold
+  /// (nullptr: all hold), or the error of one that cannot be computed.
+  static std::variant<const Expr*, Error> first_unmet(const CompiledModel& m, const Bindings& b) {
+    for (const Expr& a : m.applies_when) {
+      if (b.poison[a.slot]) return m.encoder->eval(a.id, b).error();
+      if (b.values[a.slot] == 0.0) return &a;
+    }
+    return static_cast<const Expr*>(nullptr);
+  }
+
   /// Bind a query and choose its model; the model or the answer (an error).
   std::variant<const CompiledModel*, Error> select(std::string_view op, const json& args, std::string_view model_id,
                                                    Scratch& s) const {
@@ -336,15 +346,14 @@ struct Predictor::Impl {
         return Error{ErrorCode::no_model,
                      "model \"" + std::string(model_id) + "\" serves " + m->second->info.op + ", not " + op_names[it->second],
                      "/model"};
-      if (auto e = m->second->encoder->bind(args, s.bindings)) return *e;
-      for (const Expr& a : m->second->applies_when) {
-        auto r = m->second->encoder->eval(a.id, s.bindings);
-        if (!r) return r.error();
-        if (r.value() == 0.0)
-          return Error{ErrorCode::no_model, "model \"" + std::string(model_id) + "\" does not cover this query",
-                       m->second->encoder->blame_path(a.id, s.bindings)};
-      }
-      return m->second;
+      const CompiledModel& pinned = *m->second;
+      if (auto e = pinned.encoder->bind(args, s.bindings)) return *e;
+      auto unmet = first_unmet(pinned, s.bindings);
+      if (unmet.index() == 1) return std::get<1>(std::move(unmet));
+      if (const Expr* a = std::get<0>(unmet))
+        return Error{ErrorCode::no_model, "model \"" + std::string(model_id) + "\" does not cover this query",
+                     pinned.encoder->blame_path(a->id, s.bindings)};
+      return &pinned;
     }
     const Encoder* bound = nullptr;
     for (const CompiledModel* m : candidates) {
@@ -352,15 +361,9 @@ struct Predictor::Impl {
         if (auto e = m->encoder->bind(args, s.bindings)) return *e;
         bound = m->encoder.get();
       }
-      bool applies = true;
-      for (const Expr& a : m->applies_when) {
-        if (s.bindings.poison[a.slot]) return m->encoder->eval(a.id, s.bindings).error();
-        if (s.bindings.values[a.slot] == 0.0) {
-          applies = false;
-          break;
-        }
-      }
-      if (applies) return m;
+      auto unmet = first_unmet(*m, s.bindings);
+      if (unmet.index() == 1) return std::get<1>(std::move(unmet));
+      if (std::get<0>(unmet) == nullptr) return m;
     }
     std::string ids;
     for (const CompiledModel* m : candidates) ids += (ids.empty() ? "" : ", ") + m->info.id;

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "torp/json_text.hpp"
+
 namespace torp {
 namespace {
 
@@ -237,7 +239,7 @@ Result<MemoryConfigInfo> parse_memory_config(const json& jin, std::string_view p
     path = data_path;
     const json* d = f.data;
     if (d->is_string()) {
-      parsed = json::parse(d->get_ref<const std::string&>(), nullptr, false);
+      parsed = parse_json(d->get_ref<const std::string&>());
       if (parsed.is_discarded()) return bad(path, "memory config data is not valid JSON");
       d = &parsed;
     }
