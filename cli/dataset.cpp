@@ -12,11 +12,11 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "torp/dataset.hpp"
+#include "torp/train/dataset.hpp"
 #include "torp/encoder.hpp"
 #include "torp/log.hpp"
 #include "torp/predictor.hpp"
-#include "torp/sweep.hpp"
+#include "torp/train/sweep.hpp"
 
 namespace torp::cli {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "torp/evaluate.hpp"
+#include "torp/train/evaluate.hpp"
 
 namespace torp::cli {
 int cmd_eval(int argc, char** argv) {

@@ -10,7 +10,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "torp/mlpack_import.hpp"
+#include "torp/train/mlpack_import.hpp"
 
 namespace torp::cli {
 namespace {

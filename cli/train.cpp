@@ -8,8 +8,8 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "torp/evaluate.hpp"
-#include "torp/train.hpp"
+#include "torp/train/evaluate.hpp"
+#include "torp/train/trainer.hpp"
 
 namespace torp::cli {
 namespace {

@@ -5,12 +5,17 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "args.hpp"
-#include "commands.hpp"
+#include "torp/json_lines.hpp"
 #include "torp/json_text.hpp"
 #include "torp/predictor.hpp"
 
@@ -235,13 +240,26 @@ py::list models(const torp::Predictor& p) {
   return out;
 }
 
-/// `torp predict ARGS...` in this process, with the GIL released; returns its exit code.
-int run_predict_command(std::vector<std::string> args) {
-  std::vector<char*> argv;  // as main() passes a command its arguments: after the command name
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  py::gil_scoped_release release;
-  return torp::cli::run_command("predict", torp::cli::cmd_predict, static_cast<int>(args.size()), argv.data());
+/// The JSON Lines protocol of `torp predict` on this process's stdin/stdout (or `file`), with the
+/// GIL released. Raises the package's TorpError subclass if the models or the input cannot be read.
+void answer_json_lines(const std::string& models_dir, const std::optional<std::string>& file, unsigned threads) {
+  std::optional<torp::Error> failure;
+  {
+    py::gil_scoped_release release;
+    int in = 0;
+    try {
+      const torp::Predictor predictor{std::filesystem::path(models_dir)};
+      if (file) {
+        in = ::open(file->c_str(), O_RDONLY | O_CLOEXEC);
+        if (in < 0) throw torp::TorpError(torp::ErrorCode::io, "cannot open " + *file + ": " + std::strerror(errno));
+      }
+      torp::answer_json_lines(predictor, in, stdout, torp::JsonLinesOptions{threads});
+    } catch (const torp::TorpError& e) {
+      failure = e.error();
+    }
+    if (in > 0) ::close(in);
+  }
+  if (failure) raise(*failure);
 }
 
 }  // namespace
@@ -257,8 +275,8 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("model_dir") = py::none(),
       "model_dir, else $TORP_MODELS, else <prefix>/share/torp/models next to this module, else ./models.");
-  m.def("run_predict_command", &run_predict_command, py::arg("args"),
-        "Run `torp predict ARGS...` (stdin/stdout of this process); returns the exit code.");
+  m.def("answer_json_lines", &answer_json_lines, py::arg("models_dir"), py::arg("file") = py::none(),
+        py::arg("threads") = 0u, "Answer JSON Lines queries from stdin (or file) on stdout, as `torp predict`.");
   py::class_<torp::Predictor>(m, "Predictor")
       .def(py::init(&load), py::arg("models_dir"))
       .def("predict", &predict, py::arg("op"), py::arg("args"), py::arg("model") = py::none())

@@ -3,7 +3,7 @@
 # already present are skipped, and apt is only consulted when something is missing.
 set -euo pipefail
 PACKAGES=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config ccache
   nlohmann-json3-dev      # JSON
   libarmadillo-dev        # numeric core of the trainer
   libgtest-dev googletest # tests

@@ -11,7 +11,7 @@
 #include <armadillo>
 
 #include "torp/model.hpp"
-#include "torp/train.hpp"
+#include "torp/train/trainer.hpp"
 
 namespace torp::detail {
 

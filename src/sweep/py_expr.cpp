@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "py_expr.hpp"
+#include "sweep/py_expr.hpp"
 
 #include <algorithm>
 #include <cctype>

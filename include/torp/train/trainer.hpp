@@ -37,7 +37,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "torp/dataset.hpp"
+#include "torp/train/dataset.hpp"
 #include "torp/model.hpp"
 
 namespace torp {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Dense forward pass for serving: an AVX2+FMA kernel with register-blocked accumulators and a
 // portable one; the CPU picks at load time, so no -march flag is needed.
-#include "network_eval.hpp"
+#include "serve/network_eval.hpp"
 
 #include <immintrin.h>
 

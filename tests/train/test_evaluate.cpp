@@ -8,8 +8,8 @@
 #include <set>
 
 #include "support/fixtures.hpp"
-#include "torp/evaluate.hpp"
-#include "train_detail.hpp"
+#include "torp/train/evaluate.hpp"
+#include "train/train_detail.hpp"
 
 using nlohmann::json;
 using namespace torp;

@@ -13,10 +13,10 @@
 #include <sstream>
 
 #include "support/fixtures.hpp"
-#include "torp/evaluate.hpp"
+#include "torp/train/evaluate.hpp"
 #include "torp/predictor.hpp"
-#include "torp/train.hpp"
-#include "train_detail.hpp"
+#include "torp/train/trainer.hpp"
+#include "train/train_detail.hpp"
 
 using nlohmann::json;
 using namespace torp;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // mlpack import: find the flat parameter matrix and the StandardScaler vectors in cereal binary
 // archives by their headers, and turn them into a v1 model with row-major weights.
-#include "torp/mlpack_import.hpp"
+#include "torp/train/mlpack_import.hpp"
 
 #include <bit>
 #include <cmath>

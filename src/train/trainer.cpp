@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The trainer: recipe -> aggregated, split, plausibility-filtered configurations -> robust
 // baseline -> parallel hyperparameter search of Armadillo MLPs -> model file with provenance.
-#include "torp/train.hpp"
+#include "torp/train/trainer.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -16,8 +16,8 @@
 #include <thread>
 
 #include "torp/encoder.hpp"
-#include "torp/evaluate.hpp"
-#include "train_detail.hpp"
+#include "torp/train/evaluate.hpp"
+#include "train/train_detail.hpp"
 
 namespace torp {
 

@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <variant>
 
-#include "network_eval.hpp"
+#include "serve/network_eval.hpp"
 #include "torp/encoder.hpp"
 #include "torp/log.hpp"
 #include "torp/model.hpp"
@@ -147,8 +147,7 @@ struct Predictor::Impl {
     for (const auto& f : files) {
       ModelFile m = load_model(f);
       auto cm = std::make_unique<CompiledModel>();
-      std::string key = m.op_spec.dump() + '\n' + m.device.dump();
-      auto& enc = encoders[key];
+      auto& enc = encoders[m.op_spec.dump() + '\n' + m.device.dump()];
       try {
         if (!enc) enc = std::make_shared<Encoder>(m.op_spec, m.device);
         if (canonical_op_name(m.op) != enc->op())

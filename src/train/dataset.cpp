@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Dataset files (JSON Lines): load/validate, atomic save, SHA-256, repeat aggregation and the
 // conversion of the reference predictor's CSV files.
-#include "torp/dataset.hpp"
+#include "torp/train/dataset.hpp"
 
 #include <algorithm>
 #include <array>
@@ -12,7 +12,7 @@
 #include <map>
 #include <sstream>
 
-#include "sha256.hpp"
+#include "core/sha256.hpp"
 #include "torp/encoder.hpp"
 
 namespace torp {

@@ -2,7 +2,7 @@
 // tt-metal sweep import: vectors_export + results_export JSON (generations R0..R3, value eras
 // A..C) read as streams, joined by (suite, input_hash) and mapped to op arguments by the op
 // spec's "sweep" block (Python expressions over the sweep parameters).
-#include "torp/sweep.hpp"
+#include "torp/train/sweep.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -13,8 +13,8 @@
 #include <numeric>
 #include <unordered_map>
 
-#include "json_stream.hpp"
-#include "py_expr.hpp"
+#include "sweep/json_stream.hpp"
+#include "sweep/py_expr.hpp"
 #include "torp/encoder.hpp"
 #include "torp/log.hpp"
 #include "torp/tensor.hpp"

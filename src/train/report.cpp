@@ -7,7 +7,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "torp/evaluate.hpp"
+#include "torp/train/evaluate.hpp"
 
 namespace torp {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Metrics, the split by configuration, the plausibility rule, serving-identical predictions of a
 // model file, and the robust non-negative fits the trainer shares.
-#include "torp/evaluate.hpp"
+#include "torp/train/evaluate.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include <map>
 #include <numeric>
 
-#include "train_detail.hpp"
+#include "train/train_detail.hpp"
 
 namespace torp {
 

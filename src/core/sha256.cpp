@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "sha256.hpp"
+#include "core/sha256.hpp"
 
 #include <algorithm>
 

@@ -209,15 +209,31 @@ Members members(const json& object) {
     const std::string_view k = key;
     const json* v = &value;
     switch (k.size()) {
-      case 4: if (k == "data") m.data = v; break;
-      case 5: if (k == "dtype") m.dtype = v; else if (k == "shape") m.shape = v; break;
-      case 6: if (k == "layout") m.layout = v; break;
-      case 10: if (k == "shard_spec") m.shard_spec = v; break;
-      case 11: if (k == "tensor_spec") m.tensor_spec = v; else if (k == "buffer_type") m.buffer_type = v;
-               else if (k == "page_config") m.page_config = v; break;
-      case 13: if (k == "tensor_layout") m.tensor_layout = v; else if (k == "logical_shape") m.logical_shape = v;
-               else if (k == "memory_config") m.memory_config = v; else if (k == "memory_layout") m.memory_layout = v;
-               else if (k == "nd_shard_spec") m.nd_shard_spec = v; break;
+      case 4:
+        if (k == "data") m.data = v;
+        break;
+      case 5:
+        if (k == "dtype") m.dtype = v;
+        else if (k == "shape") m.shape = v;
+        break;
+      case 6:
+        if (k == "layout") m.layout = v;
+        break;
+      case 10:
+        if (k == "shard_spec") m.shard_spec = v;
+        break;
+      case 11:
+        if (k == "tensor_spec") m.tensor_spec = v;
+        else if (k == "buffer_type") m.buffer_type = v;
+        else if (k == "page_config") m.page_config = v;
+        break;
+      case 13:
+        if (k == "tensor_layout") m.tensor_layout = v;
+        else if (k == "logical_shape") m.logical_shape = v;
+        else if (k == "memory_config") m.memory_config = v;
+        else if (k == "memory_layout") m.memory_layout = v;
+        else if (k == "nd_shard_spec") m.nd_shard_spec = v;
+        break;
       default: break;
     }
   }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "json_stream.hpp"
+#include "sweep/json_stream.hpp"
 
 #include <algorithm>
 #include <array>
@@ -15,7 +15,7 @@
 #include <thread>
 #include <utility>
 
-#include "sha256.hpp"
+#include "core/sha256.hpp"
 #include "torp/error.hpp"
 
 namespace torp {

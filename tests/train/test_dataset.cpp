@@ -10,8 +10,8 @@
 #include <fstream>
 #include <functional>
 
-#include "sha256.hpp"
-#include "torp/dataset.hpp"
+#include "core/sha256.hpp"
+#include "torp/train/dataset.hpp"
 #include "torp/encoder.hpp"
 #include "torp/tensor.hpp"
 

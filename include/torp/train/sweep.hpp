@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "torp/dataset.hpp"
+#include "torp/train/dataset.hpp"
 
 namespace torp {
 

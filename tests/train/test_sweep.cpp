@@ -12,12 +12,12 @@
 #include <set>
 #include <tuple>
 
-#include "py_expr.hpp"
+#include "sweep/py_expr.hpp"
 #include "support/fixtures.hpp"
-#include "torp/dataset.hpp"
+#include "torp/train/dataset.hpp"
 #include "torp/log.hpp"
 #include "torp/predictor.hpp"
-#include "torp/sweep.hpp"
+#include "torp/train/sweep.hpp"
 
 namespace {
 

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "torp/dataset.hpp"
+#include "torp/train/dataset.hpp"
 #include "torp/encoder.hpp"
 #include "torp/model.hpp"
 

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "torp/json_lines.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "torp/json_text.hpp"
+
+namespace torp {
+namespace {
+
+
+void append_escaped(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+void append_error(std::string& out, const Error& e) {
+  out += R"({"status": "error", "error": {"code": ")";
+  out += to_string(e.code);
+  out += R"(", "message": )";
+  append_escaped(out, e.message);
+  out += R"(, "path": )";
+  append_escaped(out, e.path);
+  out += "}}\n";
+}
+
+void append_answer(std::string& out, const PredictResult& r) {
+  if (!r) {
+    append_error(out, r.error());
+    return;
+  }
+  out += R"({"runtime_ns": )";
+  char buf[32];
+  auto res = std::to_chars(buf, buf + sizeof buf, r.value().runtime_ns);
+  out.append(buf, res.ptr);
+  out += R"(, "status": "ok", "model": )";
+  append_escaped(out, r.value().model_id);
+  out += "}\n";
+}
+
+Error not_json(std::size_t line_no) {
+  return Error{ErrorCode::invalid_query, "line " + std::to_string(line_no) + " is not valid JSON", ""};
+}
+
+struct Line {
+  std::string_view text;
+  std::size_t number;
+};
+
+/// The query lines of `text` ("\r\n" accepted, blank lines skipped), numbered on from `line_no`.
+/// With `complete_only` a last line without its '\n' is left for later. Returns the bytes taken.
+std::size_t split_lines(std::string_view text, std::size_t& line_no, bool complete_only, std::vector<Line>& out) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) {
+      if (complete_only) break;
+      end = text.size();
+    }
+    std::string_view l = text.substr(pos, end - pos);
+    ++line_no;
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (l.find_first_not_of(" \t") != std::string_view::npos) out.push_back({l, line_no});
+    pos = std::min(end + 1, text.size());
+  }
+  return pos;
+}
+
+/// Many lines, answered through the batch call (networks run over many rows at once).
+void answer_batch(const Predictor& p, std::span<const Line> lines, std::string& out) {
+  std::vector<nlohmann::json> queries;
+  std::vector<std::size_t> query_of_line(lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    nlohmann::json q = parse_json(lines[i].text);
+    query_of_line[i] = q.is_discarded() ? SIZE_MAX : queries.size();
+    if (!q.is_discarded()) queries.push_back(std::move(q));
+  }
+  const std::vector<PredictResult> results = p.predict_batch(queries);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (query_of_line[i] == SIZE_MAX) append_error(out, not_json(lines[i].number));
+    else append_answer(out, results[query_of_line[i]]);
+  }
+}
+
+
+}  // namespace
+
+void append_json_answer(std::string& out, const PredictResult& result) { append_answer(out, result); }
+
+void answer_json_lines(const Predictor& predictor, int in, std::FILE* out_file, const JsonLinesOptions& options) {
+  struct stat st {};
+  if (::fstat(in, &st) != 0) throw TorpError(ErrorCode::io, std::string("cannot read the queries: ") + std::strerror(errno));
+  std::vector<Line> lines;
+  std::size_t line_no = 0;
+  char buf[1 << 16];
+  if (!S_ISREG(st.st_mode)) {
+    // A pipe or terminal: answer what has arrived as soon as it arrives (a caller may wait for
+    // each answer before sending the next query), in the order of the lines.
+    std::string pending, out;
+    auto answer_and_flush = [&](bool complete_only) {
+      lines.clear();
+      const std::size_t taken = split_lines(pending, line_no, complete_only, lines);
+      answer_batch(predictor, lines, out);
+      pending.erase(0, taken);
+      std::fwrite(out.data(), 1, out.size(), out_file);
+      std::fflush(out_file);
+      out.clear();
+    };
+    for (;;) {
+      ssize_t got = ::read(in, buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      pending.append(buf, static_cast<std::size_t>(got));
+      answer_and_flush(true);
+    }
+    answer_and_flush(false);
+    return;
+  }
+
+  // A regular file: read it whole and answer on all cores, output in input order.
+  std::string input;
+  for (;;) {
+    ssize_t got = ::read(in, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw TorpError(ErrorCode::io, std::string("cannot read the queries: ") + std::strerror(errno));
+    if (got == 0) break;
+    input.append(buf, static_cast<std::size_t>(got));
+  }
+  split_lines(input, line_no, false, lines);
+
+  unsigned threads = options.threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (lines.size() < 2048) threads = 1;
+  std::vector<std::string> outs(threads);
+  auto work = [&](unsigned t) {
+    std::size_t begin = lines.size() * t / threads, end = lines.size() * (t + 1) / threads;
+    outs[t].reserve((end - begin) * 80);
+    constexpr std::size_t kChunk = 256;
+    for (std::size_t i = begin; i < end; i += kChunk)
+      answer_batch(predictor, std::span<const Line>(lines).subspan(i, std::min(kChunk, end - i)), outs[t]);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (const auto& o : outs) std::fwrite(o.data(), 1, o.size(), out_file);
+  std::fflush(out_file);
+}
+
+}  // namespace torp
