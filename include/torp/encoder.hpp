@@ -20,24 +20,9 @@
 
 namespace torp {
 
-/// Per-query state: the parsed arguments and the value of every expression of the op, computed
-/// by bind(). Reuse one per thread: its buffers keep their capacity between queries.
-struct Bindings {
-  struct Arg {
-    bool present = false;
-    double number = 0.0;                   // int / float / bool / enum arguments
-    TensorInfo tensor;                     // tensor arguments
-    MemoryConfigInfo memory;               // memory_config arguments
-    const nlohmann::json* object = nullptr;  // object arguments (fields read on demand)
-  };
-  std::vector<Arg> args;
-  /// By Encoder::slot(): the value of each expression, and 0 or a nonzero code when it has no
-  /// value (the encoder turns that code into an Error on request).
-  std::vector<double> values;
-  std::vector<std::uint32_t> poison;
-  std::string_view args_path = "/args";
-  std::string path;  // scratch for JSON pointers (keeps its capacity between queries)
-};
+/// Per-query state (the parsed arguments and every expression's value): internal to the library
+/// (src/spec/bindings.hpp). Callers outside it use Encoder::encode().
+struct Bindings;
 
 using ExprId = int;
 
@@ -79,9 +64,6 @@ class Encoder {
   /// Evaluate several expressions into `out` (out.size() == ids.size()); the first error.
   [[nodiscard]] std::optional<Error> eval_all(std::span<const ExprId> ids, const Bindings& b,
                                               std::span<double> out) const;
-  /// Where an expression's value lives in Bindings::values / Bindings::poison (the fast path for
-  /// callers that read many values per query; poison != 0 means: ask eval() for the error).
-  [[nodiscard]] int slot(ExprId id) const;
   /// JSON pointer of the first argument field an expression reads (for error messages).
   [[nodiscard]] std::string blame_path(ExprId id, const Bindings& b) const;
 
@@ -90,6 +72,7 @@ class Encoder {
                                                    std::span<const std::string> features) const;
 
  private:
+  friend int expr_slot(const Encoder& encoder, ExprId id);  // src/spec/bindings.hpp
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

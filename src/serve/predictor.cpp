@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "serve/network_eval.hpp"
+#include "spec/bindings.hpp"
 #include "torp/encoder.hpp"
 #include "torp/log.hpp"
 #include "torp/model.hpp"
@@ -152,7 +153,7 @@ struct Predictor::Impl {
         if (!enc) enc = std::make_shared<Encoder>(m.op_spec, m.device);
         if (canonical_op_name(m.op) != enc->op())
           throw TorpError(ErrorCode::model_format, "model op " + m.op + " differs from its op_spec op " + enc->op(), "/op");
-        auto expr = [&](ExprId id) { return Expr{id, enc->slot(id)}; };
+        auto expr = [&](ExprId id) { return Expr{id, expr_slot(*enc, id)}; };
         if (m.memory) {
           for (const auto& l : m.memory->lookups) {
             std::vector<Expr> key;

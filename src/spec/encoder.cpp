@@ -3,6 +3,8 @@
 // (arithmetic, comparisons, functions, tensor properties, device constants, named features).
 #include "torp/encoder.hpp"
 
+#include "spec/bindings.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -1086,7 +1088,7 @@ std::optional<Error> Encoder::bind(const json& args, Bindings& b, std::string_vi
 }
 
 Result<double> Encoder::eval(ExprId id, const Bindings& b) const {
-  const auto at = static_cast<std::size_t>(slot(id));
+  const auto at = static_cast<std::size_t>(expr_slot(*this, id));
   if (at >= b.poison.size()) return Error{ErrorCode::op_spec, "expression compiled after the arguments were bound", {}};
   if (b.poison[at]) return impl_->failure(b, b.poison[at]);
   return b.values[at];
@@ -1101,7 +1103,7 @@ std::optional<Error> Encoder::eval_all(std::span<const ExprId> ids, const Bindin
   return std::nullopt;
 }
 
-int Encoder::slot(ExprId id) const { return impl_->exprs.at(static_cast<std::size_t>(id)); }
+int expr_slot(const Encoder& encoder, ExprId id) { return encoder.impl_->exprs.at(static_cast<std::size_t>(id)); }
 
 std::string Encoder::blame_path(ExprId id, const Bindings& b) const {
   return impl_->blame(b, impl_->exprs.at(static_cast<std::size_t>(id)));

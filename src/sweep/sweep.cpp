@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "sweep/json_stream.hpp"
+#include "spec/bindings.hpp"
 #include "sweep/py_expr.hpp"
 #include "torp/encoder.hpp"
 #include "torp/log.hpp"

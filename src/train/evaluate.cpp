@@ -9,6 +9,7 @@
 #include <map>
 #include <numeric>
 
+#include "spec/bindings.hpp"
 #include "train/train_detail.hpp"
 
 namespace torp {

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "spec/bindings.hpp"
 #include "torp/encoder.hpp"
 #include "torp/train/evaluate.hpp"
 #include "train/train_detail.hpp"

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "support/fixtures.hpp"
+#include "spec/bindings.hpp"
 #include "torp/encoder.hpp"
 
 using nlohmann::json;
@@ -171,7 +172,8 @@ TEST(Expressions, FeaturesShareSubExpressionsAndGiveTheSameValuesAsAlone) {
   EXPECT_EQ(shared.eval(shared.feature("log_per_core"), b).value(), std::log(per_core));
   EXPECT_EQ(shared.eval(shared.feature("mix"), b).value(), 0.0 + std::log(per_core) + per_core);
   // The same sub-expression written twice is one value slot.
-  EXPECT_EQ(shared.slot(shared.compile("ceil(a.tiles / device.cores)")), shared.slot(shared.feature("per_core")));
+  EXPECT_EQ(expr_slot(shared, shared.compile("ceil(a.tiles / device.cores)")),
+            expr_slot(shared, shared.feature("per_core")));
 }
 
 TEST(Expressions, ValidateRulesAndCyclesAndUnknownNames) {
