@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Model file format v1 (docs/model-format.md): one self-describing JSON document per model.
+// Model file format (docs/model-format.md): one self-describing JSON document per model.
+// Version 2 adds the model kind and what makes answers trustworthy: the training range of every
+// network input, a bound on the network's correction and calibrated prediction intervals.
+// Version 1 files still load (without those, so their answers carry no interval).
 #pragma once
 
+#include <array>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,7 +19,7 @@
 namespace torp {
 
 inline constexpr const char* kModelFormat = "torp-model";
-inline constexpr int kModelFormatVersion = 1;
+inline constexpr int kModelFormatVersion = 2;
 
 /// One dense layer: y = W x + b, W stored row-major (out x in) as in the file.
 struct DenseLayer {
@@ -61,6 +66,7 @@ struct ResidualMemory {
   struct Lookup {
     std::string name;
     std::vector<std::string> key;  ///< features, same length as ResidualMemory::key
+    bool seen = false;             ///< a hit means this configuration (or its equivalent) was measured
   };
   std::vector<std::string> key;  ///< features forming a training configuration's key
   std::vector<Lookup> lookups;
@@ -69,6 +75,25 @@ struct ResidualMemory {
 
 /// The feature-name prefix that refers to a residual-memory lookup.
 inline constexpr const char* kMemoryFeaturePrefix = "memory.";
+
+/// Prediction intervals calibrated on configurations the networks never trained on. For each
+/// domain of an answer ("seen", "inside", "outside", "analytical"), `lo` and `hi` are quantiles of
+/// log(measured / predicted): the interval is [p * exp(lo), p * exp(hi)] at nominal `coverage`.
+struct Calibration {
+  struct Band {
+    double lo = 0.0;
+    double hi = 0.0;
+    int n = 0;  ///< configurations the band was calibrated on
+  };
+  double coverage = 0.9;
+  std::string method;  ///< how the bands were obtained (free text, for people)
+  std::map<std::string, Band> domains;
+};
+
+/// What produced a model: trained by TORP, imported from the reference's mlpack files, or an
+/// analytical (roofline) law with no network.
+enum class ModelKind { trained, imported, analytical };
+[[nodiscard]] const char* to_string(ModelKind k);
 
 struct Requirement {
   std::string expr;
@@ -79,6 +104,7 @@ struct ModelFile {
   std::string id;             ///< stable id, e.g. "reference/exp" or "wormhole/exp"
   std::string op;             ///< canonical op name, e.g. "ttnn.exp"
   std::string producer;       ///< tool and version that wrote the file
+  ModelKind kind = ModelKind::trained;
   nlohmann::json op_spec;     ///< frozen copy of ops/<op>.json used to encode features
   nlohmann::json device;      ///< frozen copy of the device description
   int priority = 0;           ///< among models of one op that apply, the highest priority serves
@@ -89,11 +115,19 @@ struct ModelFile {
   TargetTransform transform = TargetTransform::none;
   std::optional<Baseline> baseline;
   std::optional<ResidualMemory> memory;   ///< needs the log transform
-  std::vector<Network> ensemble;          ///< outputs averaged in the transformed space
+  std::vector<Network> ensemble;          ///< outputs averaged in the transformed space; empty only for
+                                          ///< an analytical model (correction 0: runtime = baseline)
+  /// Per network input (the order of `features`), the [min, max] of its raw value over the
+  /// training configurations. Inputs are clamped into it at serving; outside it the answer's
+  /// domain is "outside".
+  std::optional<std::vector<std::array<double, 2>>> input_range;
+  /// Bounds [lo, hi] of the ensemble-mean network output (the log-correction) at serving.
+  std::optional<std::array<double, 2>> correction_limit;
+  std::optional<Calibration> calibration;
   nlohmann::json provenance;              ///< device, tt_metal_commit, source_data, metrics, ...
 };
 
-/// Parse and validate a model document. `source` names it in messages (usually the file path).
+/// Parse and validate a model document (format 1 or 2). `source` names it in messages (usually the file path).
 /// Throws TorpError: model_version for a missing/unknown/future format_version, model_format for
 /// anything else (missing key, shape mismatch, non-finite number), each with its own message.
 ModelFile parse_model(const nlohmann::json& doc, const std::string& source);

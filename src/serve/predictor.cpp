@@ -315,7 +315,8 @@ struct Predictor::Impl {
     s.b.resize(m.max_width);
     double out = 0.0;
     for (const auto& net : m.ensemble) out += net.forward(s.x.data(), s.a.data(), s.b.data());
-    return finish(m, out / static_cast<double>(m.ensemble.size()), base);
+    // An analytical model has no network: its correction is 0 and the answer is its law.
+    return finish(m, m.ensemble.empty() ? 0.0 : out / static_cast<double>(m.ensemble.size()), base);
   }
 
   /// Whether a model covers a bound query: its first applies_when expression that does not hold
@@ -469,7 +470,8 @@ struct Predictor::Impl {
           for (std::size_t r = 0; r < n; ++r) sum[r] += out[r];
         }
         for (std::size_t r = 0; r < n; ++r)
-          results[p.index[r]] = finish(m, sum[r] / static_cast<double>(m.ensemble.size()), p.base[r]);
+          results[p.index[r]] =
+              finish(m, m.ensemble.empty() ? 0.0 : sum[r] / static_cast<double>(m.ensemble.size()), p.base[r]);
       }
     }
     return results;

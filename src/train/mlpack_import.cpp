@@ -222,6 +222,7 @@ ModelFile import_mlpack(const fs::path& model_bin, const fs::path& scaler_bin, c
   m.id = options.id;
   m.op = encoder.op();
   m.producer = options.producer;
+  m.kind = ModelKind::imported;
   m.op_spec = options.op_spec;
   m.device = options.device;
   m.priority = options.priority;

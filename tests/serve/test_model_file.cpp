@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Model file format v1: round trip, and every kind of bad file rejected with its own error.
+// Model file format (v2, v1 still read): round trip, and every kind of bad file rejected with its
+// own error.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -37,7 +38,7 @@ TEST(ModelFile, RoundTripIsExact) {
 
 TEST(ModelFile, FutureVersionRejected) {
   json d = good();
-  d["format_version"] = 2;
+  d["format_version"] = 3;
   Error e = parse_error(d);
   EXPECT_EQ(e.code, ErrorCode::model_version);
   EXPECT_NE(e.message.find("newer than this TORP reads"), std::string::npos);
@@ -175,4 +176,129 @@ TEST(ModelFile, SaveRefusesToOverwrite) {
   EXPECT_THROW(save_model(m, dir / "m.json", false), TorpError);
   EXPECT_NO_THROW(save_model(m, dir / "m.json", true));
   std::filesystem::remove_all(dir);
+}
+
+// ---- format 2 -----------------------------------------------------------------------------
+
+namespace {
+
+ModelFile trusted_model() {
+  ModelFile m = test::tiny_exp_model();
+  m.input_range = std::vector<std::array<double, 2>>{{0.0, 5.0}, {0.0, 1.0}, {0.0, 1.0}, {0.0, 1.0}};
+  m.correction_limit = std::array<double, 2>{-0.7, 0.9};
+  Calibration c;
+  c.method = "split-conformal";
+  c.domains["seen"] = {-0.02, 0.03, 500};
+  c.domains["inside"] = {-0.1, 0.15, 120};
+  m.calibration = c;
+  return m;
+}
+
+}  // namespace
+
+TEST(ModelFile, Version2TrustFieldsRoundTrip) {
+  const json a = to_json(trusted_model());
+  EXPECT_EQ(a["format_version"], 2);
+  EXPECT_EQ(a["kind"], "trained");
+  const ModelFile back = parse_model(a, "m.json");
+  ASSERT_TRUE(back.input_range && back.correction_limit && back.calibration);
+  EXPECT_EQ((*back.input_range)[0], (std::array<double, 2>{0.0, 5.0}));
+  EXPECT_EQ(*back.correction_limit, (std::array<double, 2>{-0.7, 0.9}));
+  EXPECT_EQ(back.calibration->domains.at("inside").n, 120);
+  EXPECT_DOUBLE_EQ(back.calibration->domains.at("seen").hi, 0.03);
+  EXPECT_EQ(to_json(back), a);
+}
+
+TEST(ModelFile, Version1FileOfThePreviousReleaseLoadsAndAnswersLikeItsVersion2Copy) {
+  const ModelFile v1 = load_model(test::source("tests/data/models_v1/exp.json"));
+  EXPECT_EQ(v1.kind, ModelKind::trained);
+  EXPECT_FALSE(v1.input_range || v1.correction_limit || v1.calibration);
+  const auto dir = test::temp_dir("model_v1");
+  std::filesystem::copy_file(test::source("tests/data/models_v1/exp.json"), dir / "exp.json");
+  const Predictor old_file(dir), shipped(test::source("models"));
+  for (int rows : {32, 320, 3200}) {
+    const json args = {{"input_tensor", test::full_tensor({1, 1, rows, 64}, 0, 0)}};
+    const auto a = old_file.predict("ttnn.exp", args, "wormhole_n300/exp");
+    const auto b = shipped.predict("ttnn.exp", args, "wormhole_n300/exp");
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a.value().runtime_ns, b.value().runtime_ns) << rows;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ModelFile, IntegersOutOfRangeAreRejectedNotTruncated) {
+  json d = good();
+  d["format_version"] = (1ull << 32) + 1;
+  EXPECT_EQ(parse_error(d).code, ErrorCode::model_version);
+  d = good();
+  d["format_version"] = -1;
+  EXPECT_EQ(parse_error(d).code, ErrorCode::model_version);
+  d = good();
+  d["selection"]["priority"] = 1ll << 32;
+  EXPECT_EQ(parse_error(d).path, "/selection/priority");
+  d = good();
+  d["selection"]["priority"] = 1.5;
+  EXPECT_EQ(parse_error(d).path, "/selection/priority");
+  d = good();
+  d["network"]["architecture"]["hidden"][0] = (1ull << 32) + 8;
+  EXPECT_EQ(parse_error(d).path, "/network/architecture/hidden/0");
+}
+
+TEST(ModelFile, MemoryCountsAndLookupNamesAreChecked) {
+  ModelFile m = test::tiny_exp_model();
+  ResidualMemory mem;
+  mem.key = {"dim_2", "dim_3"};
+  mem.lookups = {{"same", {"dim_2", "dim_3"}, true}};
+  mem.entries = {{{32.0, 64.0}, -0.01, 2}};
+  m.memory = mem;
+  json d = to_json(m);
+  EXPECT_EQ(parse_model(d, "m.json").memory->lookups[0].seen, true);
+  json huge = d;
+  huge["residual_memory"]["entries"][0][3] = 1e300;  // a count far beyond int: rejected, not cast
+  EXPECT_EQ(parse_error(huge).path, "/residual_memory/entries/0/3");
+  json twice = d;  // one lookup named twice would feed one feature to two inputs
+  twice["residual_memory"]["lookups"].push_back(twice["residual_memory"]["lookups"][0]);
+  Error e = parse_error(twice);
+  EXPECT_EQ(e.path, "/residual_memory/lookups/1");
+  EXPECT_NE(e.message.find("duplicate lookup name"), std::string::npos) << e.message;
+}
+
+TEST(ModelFile, DuplicateFeatureRejected) {
+  json d = good();
+  d["features"][1] = d["features"][0];
+  EXPECT_EQ(parse_error(d).path, "/features/1");
+}
+
+TEST(ModelFile, OnlyAnAnalyticalModelMayHaveNoNetwork) {
+  json d = good();
+  d["network"]["ensemble"] = json::array();
+  EXPECT_EQ(parse_error(d).path, "/network/ensemble");
+  d["kind"] = "analytical";
+  const ModelFile m = parse_model(d, "m.json");
+  EXPECT_EQ(m.kind, ModelKind::analytical);
+  EXPECT_TRUE(m.ensemble.empty());
+  d["kind"] = "guessed";
+  EXPECT_EQ(parse_error(d).path, "/kind");
+}
+
+TEST(ModelFile, CalibrationAndRangesAreValidated) {
+  const json a = to_json(trusted_model());
+  json d = a;
+  d["calibration"]["domains"]["inside"]["lo"] = 0.1;  // a band must contain 0
+  EXPECT_EQ(parse_error(d).path, "/calibration/domains/inside");
+  d = a;
+  d["calibration"]["domains"]["nearby"] = d["calibration"]["domains"]["seen"];
+  EXPECT_EQ(parse_error(d).path, "/calibration/domains/nearby");
+  d = a;
+  d["calibration"]["coverage"] = 1.0;
+  EXPECT_EQ(parse_error(d).path, "/calibration/coverage");
+  d = a;
+  d["input_range"]["min"][2] = 3.0;  // min > max
+  EXPECT_EQ(parse_error(d).path, "/input_range/min/2");
+  d = a;
+  d["input_range"]["max"].erase(0);
+  EXPECT_EQ(parse_error(d).path, "/input_range");
+  d = a;
+  d["correction_limit"] = {1.0, -1.0};
+  EXPECT_EQ(parse_error(d).path, "/correction_limit");
 }
