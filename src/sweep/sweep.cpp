@@ -225,6 +225,100 @@ Expr compile_expr(const json& j, const std::string& path) {
   return {std::move(*node), j.get<std::string>()};
 }
 
+/// The mapping kind of one argument's body ("tensor", "memory_config", "value" or "object"),
+/// reading its optional "when" into `a`.
+std::string mapping_kind(const json& body, ArgMap& a, const std::string& path) {
+  const char* kinds[] = {"tensor", "memory_config", "value", "object"};
+  std::string kind;
+  if (body.is_object())
+    for (auto f = body.begin(); f != body.end(); ++f) {
+      if (f.key() == "when") {
+        a.when = compile_expr(f.value(), path + "/when");
+      } else if (std::find(std::begin(kinds), std::end(kinds), f.key()) != std::end(kinds) && kind.empty()) {
+        kind = f.key();
+      } else {
+        kind.clear();
+        break;
+      }
+    }
+  if (kind.empty())
+    throw TorpError(ErrorCode::op_spec,
+                    "an argument mapping is {\"tensor\": {...}}, {\"memory_config\": EXPR}, {\"value\": EXPR} or "
+                    "{\"object\": {field: EXPR}}, optionally with \"when\": EXPR",
+                    path);
+  const std::string want = kind == "value" ? "int, float, bool or enum" : kind;
+  const bool fits = kind == "value"
+                        ? (a.decl.type == "int" || a.decl.type == "float" || a.decl.type == "bool" || a.decl.type == "enum")
+                        : a.decl.type == kind;
+  if (!fits)
+    throw TorpError(ErrorCode::op_spec,
+                    "argument '" + a.name + "' is declared \"" + a.decl.type + "\"; a \"" + kind + "\" mapping needs " + want,
+                    path + "/" + kind);
+  return kind;
+}
+
+void compile_tensor_mapping(const json& body, ArgMap& a, const std::string& kpath) {
+  a.kind = MapKind::tensor;
+  if (!body.is_object())
+    throw TorpError(ErrorCode::op_spec, "\"tensor\" maps shape, dtype, layout and memory_config to expressions", kpath);
+  for (auto f = body.begin(); f != body.end(); ++f) {
+    std::optional<Expr>* slot = f.key() == "shape"           ? &a.shape
+                                : f.key() == "dtype"         ? &a.dtype
+                                : f.key() == "layout"        ? &a.layout
+                                : f.key() == "memory_config" ? &a.memory
+                                                             : nullptr;
+    if (!slot)
+      throw TorpError(ErrorCode::op_spec, "tensor fields are shape, dtype, layout and memory_config", kpath + "/" + f.key());
+    *slot = compile_expr(f.value(), kpath + "/" + f.key());
+  }
+  if (!a.shape) throw TorpError(ErrorCode::op_spec, "a tensor mapping needs \"shape\"", kpath);
+}
+
+ArgMap compile_arg(const std::string& name, const json& body, const json& declared) {
+  const std::string path = "/sweep/args/" + name;
+  ArgMap a;
+  a.name = name;
+  if (!declared.contains(a.name))
+    throw TorpError(ErrorCode::op_spec, "the op has no argument '" + a.name + "' (see \"args\")", path);
+  a.decl = decl_of(declared[a.name]);
+  const std::string kind = mapping_kind(body, a, path);
+  const json& m_body = body[kind];
+  const std::string kpath = path + "/" + kind;
+  if (kind == "tensor") {
+    compile_tensor_mapping(m_body, a, kpath);
+  } else if (kind == "object") {
+    a.kind = MapKind::object;
+    if (!m_body.is_object() || m_body.empty())
+      throw TorpError(ErrorCode::op_spec, "\"object\" maps the argument's fields to expressions", kpath);
+    for (auto f = m_body.begin(); f != m_body.end(); ++f) {
+      if (!a.decl.fields.count(f.key()))
+        throw TorpError(ErrorCode::op_spec, "argument '" + a.name + "' has no field '" + f.key() + "'", kpath + "/" + f.key());
+      a.fields.emplace_back(f.key(), compile_expr(f.value(), kpath + "/" + f.key()));
+    }
+  } else {
+    a.kind = kind == "value" ? MapKind::value : MapKind::memory_config;
+    a.value = compile_expr(m_body, kpath);
+  }
+  return a;
+}
+
+/// The vector parameters the mapping reads, through lets too (a let name shadows a parameter).
+std::vector<std::string> read_params(const SweepMap& m) {
+  std::vector<std::string> names;
+  auto collect = [&](const std::optional<Expr>& e) {
+    if (e) py::names(e->node, names);
+  };
+  for (const auto& [name, e] : m.lets) py::names(e.node, names);
+  for (const ArgMap& a : m.args) {
+    for (const auto* e : {&a.when, &a.value, &a.shape, &a.dtype, &a.layout, &a.memory}) collect(*e);
+    for (const auto& [f, e] : a.fields) py::names(e.node, names);
+  }
+  std::vector<std::string> params;
+  for (const std::string& n : names)
+    if (!m.lets.count(n)) params.push_back(n);
+  return params;
+}
+
 SweepMap compile_sweep(const json& spec) {
   auto sw = spec.is_object() ? spec.find("sweep") : spec.end();
   if (!spec.is_object() || sw == spec.end() || !sw->is_object())
@@ -244,84 +338,8 @@ SweepMap compile_sweep(const json& spec) {
   if (args == sw->end() || !args->is_object() || args->empty())
     throw TorpError(ErrorCode::op_spec, "\"sweep\" needs a non-empty \"args\" object", "/sweep/args");
   const json declared = spec.value("args", json::object());
-  for (auto it = args->begin(); it != args->end(); ++it) {
-    const std::string path = "/sweep/args/" + it.key();
-    const json& body = it.value();
-    ArgMap a;
-    a.name = it.key();
-    if (!declared.contains(a.name))
-      throw TorpError(ErrorCode::op_spec, "the op has no argument '" + a.name + "' (see \"args\")", path);
-    a.decl = decl_of(declared[a.name]);
-    const char* kinds[] = {"tensor", "memory_config", "value", "object"};
-    std::string kind;
-    if (body.is_object())
-      for (auto f = body.begin(); f != body.end(); ++f) {
-        if (f.key() == "when") {
-          a.when = compile_expr(f.value(), path + "/when");
-        } else if (std::find(std::begin(kinds), std::end(kinds), f.key()) != std::end(kinds) && kind.empty()) {
-          kind = f.key();
-        } else {
-          kind.clear();
-          break;
-        }
-      }
-    if (kind.empty())
-      throw TorpError(ErrorCode::op_spec,
-                      "an argument mapping is {\"tensor\": {...}}, {\"memory_config\": EXPR}, {\"value\": EXPR} or "
-                      "{\"object\": {field: EXPR}}, optionally with \"when\": EXPR",
-                      path);
-    const json& m_body = body[kind];
-    const std::string kpath = path + "/" + kind;
-    const std::string want = kind == "value" ? "int, float, bool or enum" : kind;
-    const bool fits = kind == "value" ? (a.decl.type == "int" || a.decl.type == "float" || a.decl.type == "bool" ||
-                                         a.decl.type == "enum")
-                                      : a.decl.type == kind;
-    if (!fits)
-      throw TorpError(ErrorCode::op_spec,
-                      "argument '" + a.name + "' is declared \"" + a.decl.type + "\"; a \"" + kind + "\" mapping needs " + want,
-                      kpath);
-    if (kind == "tensor") {
-      a.kind = MapKind::tensor;
-      if (!m_body.is_object())
-        throw TorpError(ErrorCode::op_spec, "\"tensor\" maps shape, dtype, layout and memory_config to expressions", kpath);
-      for (auto f = m_body.begin(); f != m_body.end(); ++f) {
-        std::optional<Expr>* slot = f.key() == "shape"           ? &a.shape
-                                    : f.key() == "dtype"         ? &a.dtype
-                                    : f.key() == "layout"        ? &a.layout
-                                    : f.key() == "memory_config" ? &a.memory
-                                                                 : nullptr;
-        if (!slot)
-          throw TorpError(ErrorCode::op_spec, "tensor fields are shape, dtype, layout and memory_config", kpath + "/" + f.key());
-        *slot = compile_expr(f.value(), kpath + "/" + f.key());
-      }
-      if (!a.shape) throw TorpError(ErrorCode::op_spec, "a tensor mapping needs \"shape\"", kpath);
-    } else if (kind == "object") {
-      a.kind = MapKind::object;
-      if (!m_body.is_object() || m_body.empty())
-        throw TorpError(ErrorCode::op_spec, "\"object\" maps the argument's fields to expressions", kpath);
-      for (auto f = m_body.begin(); f != m_body.end(); ++f) {
-        if (!a.decl.fields.count(f.key()))
-          throw TorpError(ErrorCode::op_spec, "argument '" + a.name + "' has no field '" + f.key() + "'", kpath + "/" + f.key());
-        a.fields.emplace_back(f.key(), compile_expr(f.value(), kpath + "/" + f.key()));
-      }
-    } else {
-      a.kind = kind == "value" ? MapKind::value : MapKind::memory_config;
-      a.value = compile_expr(m_body, kpath);
-    }
-    m.args.push_back(std::move(a));
-  }
-  // The vector parameters read, through lets too (a let name shadows a parameter).
-  std::vector<std::string> names;
-  auto collect = [&](const std::optional<Expr>& e) {
-    if (e) py::names(e->node, names);
-  };
-  for (const auto& [name, e] : m.lets) py::names(e.node, names);
-  for (const ArgMap& a : m.args) {
-    for (const auto* e : {&a.when, &a.value, &a.shape, &a.dtype, &a.layout, &a.memory}) collect(*e);
-    for (const auto& [f, e] : a.fields) py::names(e.node, names);
-  }
-  for (const std::string& n : names)
-    if (!m.lets.count(n)) m.params.push_back(n);
+  for (auto it = args->begin(); it != args->end(); ++it) m.args.push_back(compile_arg(it.key(), it.value(), declared));
+  m.params = read_params(m);
   return m;
 }
 
@@ -802,83 +820,103 @@ json decode_sweep_value(const json& value) {
   return value;
 }
 
-SweepDataset import_sweep(const fs::path& vectors_file, const std::vector<fs::path>& results, const json& op_spec,
-                          const json& device, const SweepOptions& options, SweepImportReport* report) {
-  const SweepMap map = compile_sweep(op_spec);
-  const Encoder encoder(op_spec, device);
-  auto dev_name = device.is_object() ? device.find("name") : device.end();
-  if (!device.is_object() || dev_name == device.end() || !dev_name->is_string())
-    throw TorpError(ErrorCode::dataset, "the device description has no \"name\"", "/name");
-  if (results.empty()) throw TorpError(ErrorCode::dataset, "no results_export file given");
-  if (results.size() > std::numeric_limits<std::uint16_t>::max())
-    throw TorpError(ErrorCode::dataset, "too many results files");
+namespace {
 
-  SweepImportReport rep;
-  rep.outlier_mads = options.outlier_mads;
-  Bindings bindings;
+/// One sweep import: the state import_sweep builds up, one method per stage (vectors, results,
+/// one record per run, rows and report).
+class SweepImporter {
+ public:
+  SweepImporter(const fs::path& vectors_file, const std::vector<fs::path>& results, const json& op_spec,
+                const json& device, const SweepOptions& options)
+      : vectors_file_(vectors_file), results_(results), options_(options), map_(compile_sweep(op_spec)),
+        encoder_(op_spec, device) {
+    auto name = device.is_object() ? device.find("name") : device.end();
+    if (!device.is_object() || name == device.end() || !name->is_string())
+      throw TorpError(ErrorCode::dataset, "the device description has no \"name\"", "/name");
+    device_name_ = name->get<std::string>();
+    if (results.empty()) throw TorpError(ErrorCode::dataset, "no results_export file given");
+    if (results.size() > std::numeric_limits<std::uint16_t>::max())
+      throw TorpError(ErrorCode::dataset, "too many results files");
+    rep_.outlier_mads = options.outlier_mads;
+  }
 
+  SweepDataset run(SweepImportReport* report) {
+    read_vectors();
+    for (std::size_t fi = 0; fi < results_.size(); ++fi) read_results(fi);
+    rep_.records = recs_.size();
+    note_resolved_runs();
+    SweepDataset d = build_rows();
+    count_vectors();
+    rep_.rows = d.rows.size();
+    rep_.outliers = find_outliers(d, options_.outlier_mads, &rep_.configurations);
+    d.header = header();
+    if (report) *report = std::move(rep_);
+    return d;
+  }
+
+ private:
   // ---- vectors: {suite: {vector_id: {...}}}, one vector in memory at a time
-  std::vector<std::string> suites;
-  std::vector<Vec> vecs;
-  std::unordered_map<std::string, std::vector<std::uint32_t>> by_hash;
-  JsonItemReader vr;
-  vr.root_is_array = false;
-  vr.item_depth = 2;
-  vr.expect = "a vectors_export file: {suite: {vector_id: {parameter: value}}}";
-  vr.on_progress = [&](std::uint64_t bytes) {
-    log(LogLevel::info, vectors_file.filename().string() + ": " + mb(bytes) + ", " + std::to_string(vecs.size()) + " vectors");
-  };
-  vr.on_item = [&](const JsonItemReader::Item& item) {
+  void read_vectors() {
+    JsonItemReader vr;
+    vr.root_is_array = false;
+    vr.item_depth = 2;
+    vr.expect = "a vectors_export file: {suite: {vector_id: {parameter: value}}}";
+    vr.on_progress = [&](std::uint64_t bytes) {
+      log(LogLevel::info,
+          vectors_file_.filename().string() + ": " + mb(bytes) + ", " + std::to_string(vecs_.size()) + " vectors");
+    };
+    vr.on_item = [&](const JsonItemReader::Item& item) { on_vector(item); };
+    vectors_sha256_ = vr.read(vectors_file_);
+    rep_.vectors = vecs_.size();
+  }
+
+  void on_vector(const JsonItemReader::Item& item) {
     const json& v = item.value;
     const JsonItemPath& at = item.where;
     const std::string& suite = at.keys[0];
     Vec vec;
-    if (suites.empty() || suites.back() != suite) suites.push_back(suite);
-    vec.suite = static_cast<std::uint32_t>(suites.size() - 1);
+    if (suites_.empty() || suites_.back() != suite) suites_.push_back(suite);
+    vec.suite = static_cast<std::uint32_t>(suites_.size() - 1);
     vec.hash = str_field(v, {"input_hash"});
     if (vec.hash.empty()) vec.hash = at.keys[1];
     if (auto val = v.find("validity"); val != v.end() && !val->is_null()) {
       std::string s = val->is_string() ? val->get<std::string>() : std::string();
       if (s.rfind("VectorValidity.", 0) == 0) s.erase(0, 15);
       if (s != "VALID" && s != "INVALID")
-        malformed(vectors_file, at.pointer() + "/validity", "unknown validity " + val->dump() + " (VALID or INVALID)");
+        malformed(vectors_file_, at.pointer() + "/validity", "unknown validity " + val->dump() + " (VALID or INVALID)");
       vec.invalid = s == "INVALID";
     }
     vec.invalid_reason = str_field(v, {"invalid_reason"});
-    vec.filtered = (options.tag && str_field(v, {"tag"}) != *options.tag) ||
-                   (!options.suites.empty() &&
-                    std::find(options.suites.begin(), options.suites.end(), suite) == options.suites.end());
-    if (!vec.invalid && !vec.filtered) {
-      Result<json> a = map_args(map, v);
-      if (a) {
-        if (auto err = encoder.bind(a.value(), bindings)) vec.args_error = err->describe();
-        else vec.args_json = a.value().dump();
-      } else {
-        vec.args_error = a.error().message;
-      }
-    }
-    for (const std::string& p : map.params) {
+    vec.filtered = (options_.tag && str_field(v, {"tag"}) != *options_.tag) ||
+                   (!options_.suites.empty() &&
+                    std::find(options_.suites.begin(), options_.suites.end(), suite) == options_.suites.end());
+    if (!vec.invalid && !vec.filtered) map_vector(v, vec);
+    for (const std::string& p : map_.params) {
       auto it = v.find(p);
       vec.compare.push_back(it == v.end() ? json() : comparable(*it));
     }
-    const auto idx = static_cast<std::uint32_t>(vecs.size());
-    by_hash[vec.hash].push_back(idx);
-    if (at.keys[1] != vec.hash) by_hash[at.keys[1]].push_back(idx);
-    vecs.push_back(std::move(vec));
-  };
-  const std::string vectors_sha256 = vr.read(vectors_file);
-  rep.vectors = vecs.size();
+    const auto idx = static_cast<std::uint32_t>(vecs_.size());
+    by_hash_[vec.hash].push_back(idx);
+    if (at.keys[1] != vec.hash) by_hash_[at.keys[1]].push_back(idx);
+    vecs_.push_back(std::move(vec));
+  }
+
+  /// The vector's query arguments (checked by binding them to the op spec), or why it has none.
+  void map_vector(const json& v, Vec& vec) {
+    Result<json> a = map_args(map_, v);
+    if (!a) {
+      vec.args_error = a.error().message;
+      return;
+    }
+    if (auto err = encoder_.bind(a.value(), bindings_)) vec.args_error = err->describe();
+    else vec.args_json = a.value().dump();
+  }
 
   // ---- results: one record in memory at a time; a few dozen bytes kept per record
-  std::deque<Rec> recs;  // no reallocation peaks: millions of records
-  std::vector<std::size_t> file_start;  // index in recs of each file's first record
-  std::vector<std::string> gits{""};
-  json sources = json::array();
-  Examples ex;
-  for (std::size_t fi = 0; fi < results.size(); ++fi) {
-    const fs::path& rf = results[fi];
+  void read_results(std::size_t fi) {
+    const fs::path& rf = results_[fi];
     const std::string fname = rf.filename().string();
-    file_start.push_back(recs.size());
+    file_start_.push_back(recs_.size());
     std::error_code ec;
     const std::uint64_t size = fs::file_size(rf, ec);
     JsonItemReader rr;
@@ -891,168 +929,211 @@ SweepDataset import_sweep(const fs::path& vectors_file, const std::vector<fs::pa
     rr.on_progress = [&](std::uint64_t bytes) {
       std::string pct = size > 0 ? " (" + std::to_string(bytes * 100 / size) + "%)" : "";
       log(LogLevel::info, fname + ": " + mb(bytes) + " of " + mb(size) + pct + ", " +
-                              std::to_string(recs.size() - file_start.back()) + " records");
+                              std::to_string(recs_.size() - file_start_.back()) + " records");
     };
     rr.hash_key = "original_vector_data";
-    rr.on_item = [&](const JsonItemReader::Item& item) {
-      const json& r = item.value;
-      const JsonItemPath& at = item.where;
-      const std::size_t ri = recs.size();
-      const std::string pointer = "/" + std::to_string(at.indices[0]);
-      Rec rec;
-      rec.content = item.hash;
-      rec.file = static_cast<std::uint16_t>(fi);
-      rec.index = static_cast<std::uint32_t>(at.indices[0]);
-      const std::string* hash = string_field(r, {"input_hash", "vector_id"});
-      if (!hash) malformed(rf, pointer + "/input_hash", "a result record needs an \"input_hash\" string");
-      rec.status = parse_status(r, rf, pointer);
-      auto note = [&](SweepDrop reason, std::string detail) {
-        rec.outcome = static_cast<std::uint8_t>(reason);
-        ex.note(reason, ri, fname + " " + pointer + ": " + detail);
-      };
-      // R0..R2 copy suite_name from a header list indexed by position (it can be shifted): the
-      // suite only chooses between vectors that share the hash.
-      const std::string rsuite = str_field(r, {"suite_name", "test_case_name"});
-      if (auto c = by_hash.find(*hash); c != by_hash.end()) {
-        rec.vector = c->second.front();
-        for (std::uint32_t v : c->second)
-          if (suites[vecs[v].suite] == rsuite) rec.vector = v;
-      }
-      const std::string* start = string_field(r, {"start_time_ts", "test_start_ts"});
-      rec.start = timestamp_value(start);
-      rec.end = timestamp_value(string_field(r, {"end_time_ts", "test_end_ts", "timestamp"}));
-      std::string run = (rec.vector == kNone ? rsuite : suites[vecs[rec.vector].suite]) + '\x1f' + *hash + '\x1f' +
-                        (start ? *start : "file " + std::to_string(fi));
-      rec.run_a = hash_bytes(run, 1);
-      rec.run_b = hash_bytes(run, 2);
-      if (rec.vector == kNone) {
-        note(SweepDrop::no_matching_vector, "input_hash " + *hash + " is in no suite of " + vectors_file.filename().string());
-        recs.push_back(rec);
-        return;
-      }
-      Vec& vec = vecs[rec.vector];
-      vec.has_record = true;
-      const std::string vname = "vector " + suites[vec.suite] + "/" + vec.hash;
-      // The pairing check: the record's copy of the vector's parameters must agree. Records of
-      // one vector mostly carry the same copy: one that agreed before (same hash) agrees again.
-      std::string mismatch;
-      if (auto o = r.find("original_vector_data");
-          o != r.end() && !o->is_null() && !vec.filtered && item.key_hash != vec.verified_original) {
-        json decoded;
-        const json* orig = &*o;
-        if (o->is_string()) {  // R0: a Python repr string
-          decoded = decode_sweep_value(*o);
-          orig = &decoded;
-        }
-        if (orig->is_object())
-          for (std::size_t p = 0; p < map.params.size() && mismatch.empty(); ++p) {
-            auto ov = orig->find(map.params[p]);
-            if (ov == orig->end() || vec.compare[p].is_null()) continue;
-            const json c = comparable(*ov);
-            if (c != vec.compare[p])
-              mismatch = "parameter '" + map.params[p] + "': " + vname + " has " + vec.compare[p].dump() +
-                         ", the record's original_vector_data " + c.dump();
-          }
-        if (mismatch.empty()) vec.verified_original = item.key_hash;
-      }
-      if (vec.filtered) {
-        note(SweepDrop::filtered_out, vname + " is excluded by the tag / suite filters");
-      } else if (!mismatch.empty()) {
-        note(SweepDrop::vector_mismatch, mismatch);
-      } else if (vec.invalid) {
-        note(SweepDrop::invalid_vector, vname + " is INVALID: " + vec.invalid_reason);
-      } else if (rec.status != kPass) {
-        note(SweepDrop::not_pass, "status " + std::string(kStatuses[rec.status]));
-      } else if (Perf perf = record_perf(r); perf.kind != Perf::Kind::ok) {
-        note(perf.kind == Perf::Kind::none ? SweepDrop::no_device_perf : SweepDrop::zero_device_perf, perf.detail);
-      } else if (!vec.args_error.empty()) {
-        note(SweepDrop::bad_args, vname + ": " + vec.args_error);
-      } else {
-        rec.ns = perf.ns;
-        if (const std::string* g = string_field(r, {"git_hash"})) {
-          auto it = std::find(gits.begin(), gits.end(), *g);
-          if (it == gits.end() && gits.size() < std::numeric_limits<std::uint16_t>::max())
-            it = gits.insert(gits.end(), *g);
-          rec.git = static_cast<std::uint16_t>(it - gits.begin());
-        }
-      }
-      recs.push_back(rec);
-    };
-    sources.push_back({{"file", fname}, {"sha256", rr.read(rf)}});
-    rep.results.push_back({fname, recs.size() - file_start.back()});
+    rr.on_item = [&](const JsonItemReader::Item& item) { on_record(fi, item); };
+    sources_.push_back({{"file", fname}, {"sha256", rr.read(rf)}});
+    rep_.results.push_back({fname, recs_.size() - file_start_.back()});
   }
-  rep.records = recs.size();
+
+  void on_record(std::size_t fi, const JsonItemReader::Item& item) {
+    const json& r = item.value;
+    const fs::path& rf = results_[fi];
+    const std::string pointer = "/" + std::to_string(item.where.indices[0]);
+    const std::size_t ri = recs_.size();
+    Rec rec;
+    rec.content = item.hash;
+    rec.file = static_cast<std::uint16_t>(fi);
+    rec.index = static_cast<std::uint32_t>(item.where.indices[0]);
+    const std::string* hash = string_field(r, {"input_hash", "vector_id"});
+    if (!hash) malformed(rf, pointer + "/input_hash", "a result record needs an \"input_hash\" string");
+    rec.status = parse_status(r, rf, pointer);
+    // R0..R2 copy suite_name from a header list indexed by position (it can be shifted): the
+    // suite only chooses between vectors that share the hash.
+    const std::string rsuite = str_field(r, {"suite_name", "test_case_name"});
+    if (auto c = by_hash_.find(*hash); c != by_hash_.end()) {
+      rec.vector = c->second.front();
+      for (std::uint32_t v : c->second)
+        if (suites_[vecs_[v].suite] == rsuite) rec.vector = v;
+    }
+    const std::string* start = string_field(r, {"start_time_ts", "test_start_ts"});
+    rec.start = timestamp_value(start);
+    rec.end = timestamp_value(string_field(r, {"end_time_ts", "test_end_ts", "timestamp"}));
+    std::string run = (rec.vector == kNone ? rsuite : suites_[vecs_[rec.vector].suite]) + '\x1f' + *hash + '\x1f' +
+                      (start ? *start : "file " + std::to_string(fi));
+    rec.run_a = hash_bytes(run, 1);
+    rec.run_b = hash_bytes(run, 2);
+    const std::string where = rf.filename().string() + " " + pointer + ": ";
+    if (rec.vector == kNone) {
+      note(rec, ri, SweepDrop::no_matching_vector,
+           where + "input_hash " + *hash + " is in no suite of " + vectors_file_.filename().string());
+    } else {
+      classify(rec, ri, r, item, where);
+    }
+    recs_.push_back(rec);
+  }
+
+  void note(Rec& rec, std::size_t ri, SweepDrop reason, std::string detail) {
+    rec.outcome = static_cast<std::uint8_t>(reason);
+    examples_.note(reason, ri, std::move(detail));
+  }
+
+  /// Why a record of a known vector is dropped (noted on it), or its duration and git hash.
+  void classify(Rec& rec, std::size_t ri, const json& r, const JsonItemReader::Item& item, const std::string& where) {
+    Vec& vec = vecs_[rec.vector];
+    vec.has_record = true;
+    const std::string vname = "vector " + suites_[vec.suite] + "/" + vec.hash;
+    const std::string mismatch = original_mismatch(vec, r, item, vname);
+    if (vec.filtered) {
+      note(rec, ri, SweepDrop::filtered_out, where + vname + " is excluded by the tag / suite filters");
+    } else if (!mismatch.empty()) {
+      note(rec, ri, SweepDrop::vector_mismatch, where + mismatch);
+    } else if (vec.invalid) {
+      note(rec, ri, SweepDrop::invalid_vector, where + vname + " is INVALID: " + vec.invalid_reason);
+    } else if (rec.status != kPass) {
+      note(rec, ri, SweepDrop::not_pass, where + "status " + std::string(kStatuses[rec.status]));
+    } else if (Perf perf = record_perf(r); perf.kind != Perf::Kind::ok) {
+      note(rec, ri, perf.kind == Perf::Kind::none ? SweepDrop::no_device_perf : SweepDrop::zero_device_perf,
+           where + perf.detail);
+    } else if (!vec.args_error.empty()) {
+      note(rec, ri, SweepDrop::bad_args, where + vname + ": " + vec.args_error);
+    } else {
+      rec.ns = perf.ns;
+      if (const std::string* g = string_field(r, {"git_hash"})) rec.git = git_index(*g);
+    }
+  }
+
+  std::uint16_t git_index(const std::string& g) {
+    auto it = std::find(gits_.begin(), gits_.end(), g);
+    if (it == gits_.end() && gits_.size() < std::numeric_limits<std::uint16_t>::max()) it = gits_.insert(gits_.end(), g);
+    return static_cast<std::uint16_t>(it - gits_.begin());
+  }
+
+  /// The pairing check: the record's copy of the vector's parameters must agree ("" if it does).
+  /// Records of one vector mostly carry the same copy: one that agreed before (same hash) agrees again.
+  std::string original_mismatch(Vec& vec, const json& r, const JsonItemReader::Item& item, const std::string& vname) {
+    auto o = r.find("original_vector_data");
+    if (o == r.end() || o->is_null() || vec.filtered || item.key_hash == vec.verified_original) return {};
+    json decoded;
+    const json* orig = &*o;
+    if (o->is_string()) {  // R0: a Python repr string
+      decoded = decode_sweep_value(*o);
+      orig = &decoded;
+    }
+    if (orig->is_object())
+      for (std::size_t p = 0; p < map_.params.size(); ++p) {
+        auto ov = orig->find(map_.params[p]);
+        if (ov == orig->end() || vec.compare[p].is_null()) continue;
+        const json c = comparable(*ov);
+        if (c != vec.compare[p])
+          return "parameter '" + map_.params[p] + "': " + vname + " has " + vec.compare[p].dump() +
+                 ", the record's original_vector_data " + c.dump();
+      }
+    vec.verified_original = item.key_hash;
+    return {};
+  }
 
   // ---- one record per (suite, input_hash, run)
-  const std::vector<std::uint32_t> other = resolve_runs(recs, vecs.size(), options.latest_only);
-  auto where = [&](std::size_t i) {
-    return results[recs[i].file].filename().string() + " /" + std::to_string(recs[i].index);
-  };
-  for (std::uint32_t i = 0; i < recs.size(); ++i) {
-    if (other[i] == kNone) continue;
-    const auto reason = static_cast<SweepDrop>(recs[i].outcome);
-    ex.note(reason, i, where(i) + ": " +
-                           (reason == SweepDrop::duplicate ? "a copy of " + where(other[i])
-                            : recs[i].start == recs[other[i]].start
-                                ? "the same run of the vector has a newer record, " + where(other[i])
-                                : "an older run of the vector (latest only), newest " + where(other[i])));
+  void note_resolved_runs() {
+    const std::vector<std::uint32_t> other = resolve_runs(recs_, vecs_.size(), options_.latest_only);
+    auto where = [&](std::size_t i) {
+      return results_[recs_[i].file].filename().string() + " /" + std::to_string(recs_[i].index);
+    };
+    for (std::uint32_t i = 0; i < recs_.size(); ++i) {
+      if (other[i] == kNone) continue;
+      const auto reason = static_cast<SweepDrop>(recs_[i].outcome);
+      examples_.note(reason, i,
+                     where(i) + ": " +
+                         (reason == SweepDrop::duplicate ? "a copy of " + where(other[i])
+                          : recs_[i].start == recs_[other[i]].start
+                              ? "the same run of the vector has a newer record, " + where(other[i])
+                              : "an older run of the vector (latest only), newest " + where(other[i])));
+    }
   }
 
   // ---- rows, counts, report
-  SweepDataset d;
-  d.op = encoder.op();
-  for (const Rec& r : recs) {
-    if (r.outcome != kKept) {
-      ++rep.dropped[r.outcome];
-      if (r.outcome == static_cast<std::uint8_t>(SweepDrop::not_pass)) ++rep.not_pass_by_status[kStatuses[r.status]];
-      continue;
-    }
-    Vec& v = vecs[r.vector];
-    v.has_row = true;
-    if (v.row_vector == kNone) {
-      v.row_vector = static_cast<std::uint32_t>(d.vectors.size());
-      d.vectors.push_back({suites[v.suite], v.hash, std::move(v.args_json)});
-    }
-    d.rows.push_back({v.row_vector, r.ns});
-    if (r.git != 0) rep.git_hashes.insert(gits[r.git]);
-  }
-  for (std::size_t i = 0; i < kSweepDropReasons; ++i)
-    for (const auto& [rec, text] : ex.candidates[i])
-      if (recs[rec].outcome == i) {
-        rep.example[i] = text;
-        break;
+  SweepDataset build_rows() {
+    SweepDataset d;
+    d.op = encoder_.op();
+    for (const Rec& r : recs_) {
+      if (r.outcome != kKept) {
+        ++rep_.dropped[r.outcome];
+        if (r.outcome == static_cast<std::uint8_t>(SweepDrop::not_pass)) ++rep_.not_pass_by_status[kStatuses[r.status]];
+        continue;
       }
-  for (const Vec& v : vecs) {
-    if (v.has_row) ++rep.vectors_with_rows;
-    else if (v.invalid) ++rep.vectors_invalid;
-    else if (v.filtered) ++rep.vectors_filtered_out;
-    else if (!v.has_record) ++rep.vectors_without_result;
-    else ++rep.vectors_all_dropped;
+      Vec& v = vecs_[r.vector];
+      v.has_row = true;
+      if (v.row_vector == kNone) {
+        v.row_vector = static_cast<std::uint32_t>(d.vectors.size());
+        d.vectors.push_back({suites_[v.suite], v.hash, std::move(v.args_json)});
+      }
+      d.rows.push_back({v.row_vector, r.ns});
+      if (r.git != 0) rep_.git_hashes.insert(gits_[r.git]);
+    }
+    for (std::size_t i = 0; i < kSweepDropReasons; ++i)
+      for (const auto& [rec, text] : examples_.candidates[i])
+        if (recs_[rec].outcome == i) {
+          rep_.example[i] = text;
+          break;
+        }
+    return d;
   }
-  rep.rows = d.rows.size();
 
-  rep.outliers = find_outliers(d, options.outlier_mads, &rep.configurations);
+  void count_vectors() {
+    for (const Vec& v : vecs_) {
+      if (v.has_row) ++rep_.vectors_with_rows;
+      else if (v.invalid) ++rep_.vectors_invalid;
+      else if (v.filtered) ++rep_.vectors_filtered_out;
+      else if (!v.has_record) ++rep_.vectors_without_result;
+      else ++rep_.vectors_all_dropped;
+    }
+  }
 
-  json commit = nullptr;
-  if (options.tt_metal_commit) commit = *options.tt_metal_commit;
-  else if (rep.git_hashes.size() == 1) commit = *rep.git_hashes.begin();
-  json source = {{"importer", "torp dataset from-sweep"},
-                 {"vectors", {{"file", vectors_file.filename().string()}, {"sha256", vectors_sha256}}},
-                 {"results", sources}};
-  if (options.tag) source["tag"] = *options.tag;
-  if (!options.suites.empty()) source["suites"] = options.suites;
-  if (!options.origin.is_null()) source["origin"] = options.origin;
-  d.header = {{"device", *dev_name},
-              {"tt_metal_commit", commit},
-              {"source", source},
-              {"notes", std::string("Imported from tt-metal sweep output: results joined to vectors by (suite, "
-                                    "input_hash); PASS records with DEVICE KERNEL DURATION [ns] > 0 only; arguments "
-                                    "mapped by the op spec's \"sweep\" block; suite and input_hash trace each row to "
-                                    "its vector and result records. ") +
-                            (options.latest_only ? "Only the newest record of each vector is kept."
-                                                 : "Records of separate runs are kept as repeats.")}};
-  if (report) *report = std::move(rep);
-  return d;
+  json header() const {
+    json commit = nullptr;
+    if (options_.tt_metal_commit) commit = *options_.tt_metal_commit;
+    else if (rep_.git_hashes.size() == 1) commit = *rep_.git_hashes.begin();
+    json source = {{"importer", "torp dataset from-sweep"},
+                   {"vectors", {{"file", vectors_file_.filename().string()}, {"sha256", vectors_sha256_}}},
+                   {"results", sources_}};
+    if (options_.tag) source["tag"] = *options_.tag;
+    if (!options_.suites.empty()) source["suites"] = options_.suites;
+    if (!options_.origin.is_null()) source["origin"] = options_.origin;
+    return {{"device", device_name_},
+            {"tt_metal_commit", commit},
+            {"source", source},
+            {"notes", std::string("Imported from tt-metal sweep output: results joined to vectors by (suite, "
+                                  "input_hash); PASS records with DEVICE KERNEL DURATION [ns] > 0 only; arguments "
+                                  "mapped by the op spec's \"sweep\" block; suite and input_hash trace each row to "
+                                  "its vector and result records. ") +
+                          (options_.latest_only ? "Only the newest record of each vector is kept."
+                                                : "Records of separate runs are kept as repeats.")}};
+  }
+
+  const fs::path& vectors_file_;
+  const std::vector<fs::path>& results_;
+  const SweepOptions& options_;
+  const SweepMap map_;
+  const Encoder encoder_;
+  std::string device_name_, vectors_sha256_;
+  SweepImportReport rep_;
+  Bindings bindings_;
+  std::vector<std::string> suites_;
+  std::vector<Vec> vecs_;
+  std::unordered_map<std::string, std::vector<std::uint32_t>> by_hash_;
+  std::deque<Rec> recs_;                // no reallocation peaks: millions of records
+  std::vector<std::size_t> file_start_;  // index in recs_ of each file's first record
+  std::vector<std::string> gits_{""};
+  json sources_ = json::array();
+  Examples examples_;
+};
+
+}  // namespace
+
+SweepDataset import_sweep(const fs::path& vectors_file, const std::vector<fs::path>& results, const json& op_spec,
+                          const json& device, const SweepOptions& options, SweepImportReport* report) {
+  return SweepImporter(vectors_file, results, op_spec, device, options).run(report);
 }
 
 }  // namespace torp
