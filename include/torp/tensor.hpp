@@ -12,32 +12,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "torp/enums.hpp"
 #include "torp/error.hpp"
 
 namespace torp {
-
-/// tt-metal enum integers (see docs/query-format.md). -1 means "not given".
-namespace dtype {
-inline constexpr int BFLOAT16 = 0, FLOAT32 = 1, UINT32 = 2, BFLOAT8_B = 3, BFLOAT4_B = 4, UINT8 = 5,
-                     UINT16 = 6, INT32 = 7;
-}
-namespace buffer_type {
-inline constexpr int DRAM = 0, L1 = 1, SYSTEM_MEMORY = 2, L1_SMALL = 3, TRACE = 4;
-}
-namespace memory_layout {
-inline constexpr int INTERLEAVED = 0, HEIGHT_SHARDED = 2, WIDTH_SHARDED = 3, BLOCK_SHARDED = 4,
-                     ND_SHARDED = 5;
-}
-
-/// Which tt-metal enum a value belongs to.
-enum class EnumKind { data_type, buffer_type, memory_layout, layout, shard_orientation, math_fidelity };
-
-/// Parse an enum given as tt-metal's integer or as a name ("BFLOAT16", "DataType.BFLOAT16",
-/// "ttnn.DataType.BFLOAT16", case-insensitive). Unknown integers/names give nullopt.
-std::optional<int> parse_enum(EnumKind kind, const nlohmann::json& value);
-
-/// The canonical name of an enum value ("BFLOAT16"), or "UNKNOWN_<n>".
-std::string enum_name(EnumKind kind, int value);
 
 /// A JSON integer, also accepting integral doubles (32.0); nullopt otherwise.
 std::optional<std::int64_t> json_integer(const nlohmann::json& value);

@@ -101,17 +101,16 @@ struct Node {
   int k0 = -1, k1 = -1;  // kids[0], kids[1] (the hot operands, without the vector's indirection)
 };
 
-/// Named enum constants usable in expressions (tt-metal integers).
+/// Named enum constants usable in expressions: every tt-metal enum name (torp/enums.hpp) with
+/// its integer, plus true and false.
 const std::unordered_map<std::string, double>& enum_constants() {
-  static const std::unordered_map<std::string, double> k = {
-      {"BFLOAT16", 0},      {"FLOAT32", 1},        {"UINT32", 2},        {"BFLOAT8_B", 3},
-      {"BFLOAT4_B", 4},     {"UINT8", 5},          {"UINT16", 6},        {"INT32", 7},
-      {"DRAM", 0},          {"L1", 1},             {"SYSTEM_MEMORY", 2}, {"L1_SMALL", 3},
-      {"TRACE", 4},
-      {"INTERLEAVED", 0},   {"HEIGHT_SHARDED", 2}, {"WIDTH_SHARDED", 3}, {"BLOCK_SHARDED", 4},
-      {"ND_SHARDED", 5},    {"ROW_MAJOR", 0},      {"TILE", 1},          {"COL_MAJOR", 1},
-      {"LoFi", 0},          {"HiFi2", 2},          {"HiFi3", 3},         {"HiFi4", 4},
-      {"true", 1},          {"false", 0}};
+  static const std::unordered_map<std::string, double> k = [] {
+    std::unordered_map<std::string, double> m = {{"true", 1}, {"false", 0}};
+    for (EnumKind kind : {EnumKind::data_type, EnumKind::buffer_type, EnumKind::memory_layout, EnumKind::layout,
+                          EnumKind::shard_orientation, EnumKind::math_fidelity})
+      for (const EnumEntry& e : enum_entries(kind)) m.emplace(e.name, e.value);  // ROW_MAJOR is 0 in both
+    return m;
+  }();
   return k;
 }
 
@@ -128,12 +127,7 @@ ArgType parse_arg_type(const std::string& s, const std::string& path) {
 }
 
 EnumKind parse_enum_kind(const std::string& s, const std::string& path) {
-  if (s == "data_type") return EnumKind::data_type;
-  if (s == "buffer_type") return EnumKind::buffer_type;
-  if (s == "memory_layout") return EnumKind::memory_layout;
-  if (s == "layout") return EnumKind::layout;
-  if (s == "shard_orientation") return EnumKind::shard_orientation;
-  if (s == "math_fidelity") return EnumKind::math_fidelity;
+  if (auto k = enum_kind_named(s)) return *k;
   spec_error("unknown enum '" + s + "'", path);
 }
 

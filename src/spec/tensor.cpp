@@ -15,46 +15,6 @@ namespace {
 
 using json = nlohmann::json;
 
-struct EnumEntry {
-  const char* name;
-  int value;
-};
-
-constexpr EnumEntry kDataType[] = {{"BFLOAT16", 0}, {"FLOAT32", 1}, {"UINT32", 2}, {"BFLOAT8_B", 3},
-                                   {"BFLOAT4_B", 4}, {"UINT8", 5},  {"UINT16", 6}, {"INT32", 7}};
-constexpr EnumEntry kBufferType[] = {
-    {"DRAM", 0}, {"L1", 1}, {"SYSTEM_MEMORY", 2}, {"L1_SMALL", 3}, {"TRACE", 4}};
-constexpr EnumEntry kMemoryLayout[] = {{"INTERLEAVED", 0},   {"HEIGHT_SHARDED", 2}, {"WIDTH_SHARDED", 3},
-                                       {"BLOCK_SHARDED", 4}, {"ND_SHARDED", 5}};
-constexpr EnumEntry kLayout[] = {{"ROW_MAJOR", 0}, {"TILE", 1}};
-constexpr EnumEntry kOrientation[] = {{"ROW_MAJOR", 0}, {"COL_MAJOR", 1}};
-constexpr EnumEntry kMathFidelity[] = {{"LOFI", 0}, {"HIFI2", 2}, {"HIFI3", 3}, {"HIFI4", 4}};
-
-struct EnumTable {
-  const EnumEntry* begin;
-  const EnumEntry* end;
-  const char* type_name;
-};
-
-EnumTable table(EnumKind kind) {
-  switch (kind) {
-    case EnumKind::data_type: return {std::begin(kDataType), std::end(kDataType), "DATATYPE"};
-    case EnumKind::buffer_type: return {std::begin(kBufferType), std::end(kBufferType), "BUFFERTYPE"};
-    case EnumKind::memory_layout:
-      return {std::begin(kMemoryLayout), std::end(kMemoryLayout), "TENSORMEMORYLAYOUT"};
-    case EnumKind::layout: return {std::begin(kLayout), std::end(kLayout), "LAYOUT"};
-    case EnumKind::shard_orientation:
-      return {std::begin(kOrientation), std::end(kOrientation), "SHARDORIENTATION"};
-    case EnumKind::math_fidelity: return {std::begin(kMathFidelity), std::end(kMathFidelity), "MATHFIDELITY"};
-  }
-  return {nullptr, nullptr, ""};
-}
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string child(std::string_view path, std::string_view key) {
   std::string p(path);
@@ -135,38 +95,6 @@ std::optional<std::int64_t> json_integer(const json& v) {
     if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<std::int64_t>(d);
   }
   return std::nullopt;
-}
-
-std::optional<int> parse_enum(EnumKind kind, const json& value) {
-  EnumTable t = table(kind);
-  if (auto i = json_integer(value)) {
-    for (const EnumEntry* e = t.begin; e != t.end; ++e)
-      if (e->value == *i) return e->value;
-    return std::nullopt;
-  }
-  if (!value.is_string()) return std::nullopt;
-  std::string name = upper(value.get_ref<const std::string&>());
-  // Strip "TTNN." and "<TYPENAME>." prefixes as the Python layer writes them.
-  for (std::string_view prefix : {std::string_view("TTNN."), std::string_view("TTNN::")})
-    if (name.rfind(prefix, 0) == 0) name.erase(0, prefix.size());
-  std::string tn = std::string(t.type_name) + ".";
-  if (name.rfind(tn, 0) == 0) name.erase(0, tn.size());
-  for (const EnumEntry* e = t.begin; e != t.end; ++e)
-    if (name == e->name) return e->value;
-  return std::nullopt;
-}
-
-std::string enum_name(EnumKind kind, int value) {
-  EnumTable t = table(kind);
-  for (const EnumEntry* e = t.begin; e != t.end; ++e)
-    if (e->value == value) {
-      if (kind == EnumKind::math_fidelity) {
-        static const char* mf[] = {"LoFi", "", "HiFi2", "HiFi3", "HiFi4"};
-        return mf[value];
-      }
-      return e->name;
-    }
-  return "UNKNOWN_" + std::to_string(value);
 }
 
 std::optional<double> dtype_bytes(int data_type) {

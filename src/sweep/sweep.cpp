@@ -150,16 +150,6 @@ struct Decl {
   std::map<std::string, Decl> fields;  // object
 };
 
-std::optional<EnumKind> enum_kind_named(const std::string& s) {
-  static const std::pair<const char*, EnumKind> kinds[] = {
-      {"data_type", EnumKind::data_type},       {"buffer_type", EnumKind::buffer_type},
-      {"memory_layout", EnumKind::memory_layout}, {"layout", EnumKind::layout},
-      {"shard_orientation", EnumKind::shard_orientation}, {"math_fidelity", EnumKind::math_fidelity}};
-  for (const auto& [name, kind] : kinds)
-    if (s == name) return kind;
-  return std::nullopt;
-}
-
 Decl decl_of(const json& d) {
   Decl out;
   if (!d.is_object()) return out;
