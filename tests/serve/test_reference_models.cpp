@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "torp/encoder.hpp"
+#include "support/bytes.hpp"
 #include "torp/error.hpp"
 #include "torp/model.hpp"
 #include "torp/predictor.hpp"
@@ -39,24 +40,9 @@ const fs::path kBins = kRepo / "data" / "reference_models";
 
 // ---- an mlpack reader and forward pass of its own --------------------------------------------
 
-std::string file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  EXPECT_TRUE(in) << "cannot open " << p;
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::uint64_t le_u64(const std::string& b, std::size_t off) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[off + static_cast<std::size_t>(i)]);
-  return v;
-}
-
-double le_f64(const std::string& b, std::size_t off) {
-  std::uint64_t bits = le_u64(b, off);
-  double d;
-  std::memcpy(&d, &bits, sizeof d);
-  return d;
-}
+using torp::test::file_bytes;
+using torp::test::le_f64;
+using torp::test::le_u64;
 
 /// A reference network as mlpack stores it: per layer an out x in column-major weight block,
 /// then out biases; the scaler's mean and standard deviation.

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/bytes.hpp"
 #include "torp/error.hpp"
 #include "torp/train/mlpack_import.hpp"
 
@@ -26,24 +27,9 @@ namespace {
 const fs::path kRepo = TORP_SOURCE_DIR;
 const fs::path kBins = kRepo / "data" / "reference_models";
 
-std::string file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  EXPECT_TRUE(in) << "cannot open " << p;
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::uint64_t le_u64(const std::string& b, std::size_t off) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[off + static_cast<std::size_t>(i)]);
-  return v;
-}
-
-double le_f64(const std::string& b, std::size_t off) {
-  std::uint64_t bits = le_u64(b, off);
-  double d;
-  std::memcpy(&d, &bits, sizeof d);
-  return d;
-}
+using torp::test::file_bytes;
+using torp::test::le_f64;
+using torp::test::le_u64;
 
 }  // namespace
 
