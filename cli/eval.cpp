@@ -14,7 +14,7 @@ int cmd_eval(int argc, char** argv) {
          "The dataset is aggregated (median of repeats) and split by configuration exactly as `torp train`\n"
          "did: seed, split fractions and repeat rejection factor default to the model's provenance, so\n"
          "the test configurations are the ones the model never saw (pass the dataset it was trained on).\n"
-         "Predictions go through the model's frozen op spec and device as the predictor computes them.\n"
+         "Predictions are the Predictor's answers (the model alone, pinned), bit for bit.\n"
          "Plausibility rule (op spec \"plausibility\": {\"group\", \"x\", \"factor\"}): within each group the\n"
          "law runtime = a + sum b_j * x_j (a, b_j >= 0) is fitted by least absolute log deviations on the\n"
          "training configurations; a label more than factor x away from its group's fit is implausible\n"
@@ -27,6 +27,7 @@ int cmd_eval(int argc, char** argv) {
   a.option("model", "FILE", "model file, e.g. models/wormhole/exp.json (required)")
       .option("dataset", "FILE", "dataset (.jsonl) of the model's op (required)")
       .option("html", "FILE", "write a self-contained HTML report (scatter, error histogram, worst cases)")
+      .option("predictions", "FILE", "write every configuration's served answer as JSON Lines (part, args, label, runtime)")
       .option("seed", "N", "split seed (default: the model's provenance seed)")
       .option("validation-fraction", "F", "validation share (default: from the model's provenance)")
       .option("test-fraction", "F", "test share (default: from the model's provenance)")
@@ -69,6 +70,13 @@ int cmd_eval(int argc, char** argv) {
   const auto& ns = ev.metrics.at("not_served");
   if (ns.at("validation").get<std::size_t>() + ns.at("test").get<std::size_t>() > 0)
     std::cout << "not served by the model (left out above): " << ns.dump() << "\n";
+  if (auto file = a.maybe("predictions")) {
+    std::ofstream out(*file, std::ios::binary | std::ios::trunc);
+    if (!out) throw TorpError(ErrorCode::io, "cannot write " + *file);
+    write_predictions(ev, out);
+    if (!out) throw TorpError(ErrorCode::io, "write failed for " + *file);
+    std::cerr << "torp eval: wrote " << *file << "\n";
+  }
   if (auto html = a.maybe("html")) {
     std::ofstream out(*html, std::ios::binary | std::ios::trunc);
     if (!out) throw TorpError(ErrorCode::io, "cannot write " + *html);

@@ -14,12 +14,14 @@
 #include <nlohmann/json.hpp>
 
 #include "torp/error.hpp"
+#include "torp/model.hpp"
 
 namespace torp {
 
 struct Prediction {
   double runtime_ns = 0.0;
   std::string_view model_id;  ///< id of the model that answered; valid as long as the Predictor
+  bool memory_found = false;  ///< a residual-memory lookup of the model found measured neighbours
 };
 
 using PredictResult = Result<Prediction>;
@@ -44,6 +46,9 @@ class Predictor {
   /// Load every *.json model below `models_dir` (recursively). Throws TorpError (io,
   /// model_format, model_version, op_spec) naming the offending file if any model is invalid.
   explicit Predictor(const std::filesystem::path& models_dir);
+  /// Serve models already parsed (e.g. by load_model or the trainer); ModelInfo::file is empty.
+  /// Throws TorpError (model_format, op_spec) naming the model if one cannot be compiled.
+  explicit Predictor(const std::vector<ModelFile>& models);
   ~Predictor();
   Predictor(Predictor&&) noexcept;
   Predictor& operator=(Predictor&&) noexcept;

@@ -8,8 +8,10 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <ostream>
 
 #include "spec/bindings.hpp"
+#include "torp/predictor.hpp"
 #include "train/train_detail.hpp"
 
 namespace torp {
@@ -215,108 +217,30 @@ PlausibilityResult judge_plausibility(const std::vector<Configuration>& configs,
   return res;
 }
 
+std::vector<ServedAnswer> serve_configurations(const ModelFile& model, const std::vector<Configuration>& configs) {
+  const Predictor predictor(std::vector<ModelFile>{model});
+  std::vector<json> queries;
+  queries.reserve(configs.size());
+  for (const auto& c : configs) queries.push_back({{"op", model.op}, {"args", c.args}, {"model", model.id}});
+  const std::vector<PredictResult> results = predictor.predict_batch(queries);
+  std::vector<ServedAnswer> out(configs.size());
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    if (!results[i]) continue;
+    out[i].runtime_ns = results[i].value().runtime_ns;
+    out[i].memory_found = results[i].value().memory_found;
+  }
+  return out;
+}
+
 std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs,
                                            std::vector<bool>* memory_hit) {
-  Encoder enc(model.op_spec, model.device);
-  std::vector<ExprId> features, applies, requires_, base_terms;
-  // Residual memory (as the predictor serves it: no leave-one-out). Network input j is an op-spec
-  // feature, or memory slot 2 * lookup + (0 mean | 1 found) when memory_slot[j] >= 0.
-  std::vector<int> memory_slot;
-  std::vector<std::vector<ExprId>> lookup_keys;
-  std::map<std::vector<double>, double> memory_mean;
-  if (model.memory) {
-    for (const auto& l : model.memory->lookups) {
-      lookup_keys.emplace_back();
-      for (const auto& k : l.key) lookup_keys.back().push_back(enc.feature(k));
-    }
-    for (const auto& e : model.memory->entries) memory_mean.emplace(e.key, e.mean);
-  }
-  for (const auto& f : model.features) {
-    int slot = -1;
-    if (model.memory && f.rfind(kMemoryFeaturePrefix, 0) == 0)
-      for (std::size_t l = 0; l < model.memory->lookups.size(); ++l) {
-        const std::string base = kMemoryFeaturePrefix + model.memory->lookups[l].name;
-        if (f == base + ".mean") slot = static_cast<int>(2 * l);
-        if (f == base + ".found") slot = static_cast<int>(2 * l + 1);
-      }
-    memory_slot.push_back(slot);
-    features.push_back(slot < 0 ? enc.feature(f) : ExprId{-1});
-  }
-  if (memory_hit) memory_hit->assign(configs.size(), false);
-  for (const auto& e : model.applies_when) applies.push_back(enc.compile(e));
-  for (const auto& r : model.requires_) requires_.push_back(enc.compile(r.expr));
-  ExprId base_group = -1;
-  if (model.baseline) {
-    for (const auto& t : model.baseline->features) base_terms.push_back(enc.feature(t));
-    if (!model.baseline->group.empty()) base_group = enc.feature(model.baseline->group);
-  }
-  std::vector<double> inv_std;
-  for (double s : model.stddev) inv_std.push_back(1.0 / s);
-
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  std::vector<double> out(configs.size(), nan);
-  Bindings b;
-  std::vector<double> x(features.size()), terms(base_terms.size()), mkey, mem(2 * lookup_keys.size());
-  auto all_nonzero = [&](const std::vector<ExprId>& ids) {
-    for (ExprId id : ids) {
-      auto r = enc.eval(id, b);
-      if (!r || r.value() == 0.0) return false;
-    }
-    return true;
-  };
-  for (std::size_t i = 0; i < configs.size(); ++i) {
-    if (enc.bind(configs[i].args, b) || !all_nonzero(applies) || !all_nonzero(requires_)) continue;
-    bool ok = true, hit = false;
-    for (std::size_t l = 0; l < lookup_keys.size() && ok; ++l) {
-      mkey.resize(lookup_keys[l].size());
-      ok = !enc.eval_all(lookup_keys[l], b, mkey);
-      auto it = memory_mean.find(mkey);
-      mem[2 * l] = it == memory_mean.end() ? 0.0 : it->second;
-      mem[2 * l + 1] = it == memory_mean.end() ? 0.0 : 1.0;
-      hit = hit || it != memory_mean.end();
-    }
-    if (!ok) continue;
-    for (std::size_t j = 0; j < features.size() && ok; ++j) {
-      if (memory_slot[j] >= 0) {
-        x[j] = mem[static_cast<std::size_t>(memory_slot[j])];
-        continue;
-      }
-      auto v = enc.eval(features[j], b);
-      ok = v.ok();
-      if (ok) x[j] = v.value();
-    }
-    if (!ok) continue;
-    if (memory_hit) (*memory_hit)[i] = hit;
-    bool finite = true;
-    for (std::size_t j = 0; j < x.size(); ++j) {
-      finite = finite && std::isfinite(x[j]);
-      x[j] = (x[j] - model.mean[j]) * inv_std[j];
-    }
-    if (!finite) continue;
-    double o = 0.0;
-    for (const auto& net : model.ensemble) o += forward(net, x);
-    o /= static_cast<double>(model.ensemble.size());
-    double runtime = o;
-    if (model.transform == TargetTransform::log) {
-      runtime = std::exp(o);
-      if (model.baseline) {
-        if (enc.eval_all(base_terms, b, terms)) continue;
-        const Baseline::Group* g = &model.baseline->groups.front();
-        if (base_group >= 0) {
-          auto key = enc.eval(base_group, b);
-          if (!key) continue;
-          g = nullptr;
-          for (const auto& cand : model.baseline->groups)
-            if (cand.key == key.value()) g = &cand;
-          if (g == nullptr) continue;
-        }
-        double base = g->intercept;
-        for (std::size_t j = 0; j < terms.size(); ++j) base += g->coefficients[j] * terms[j];
-        if (!(base > 0.0) || !std::isfinite(base)) continue;
-        runtime *= base;
-      }
-    }
-    if (runtime > 0.0 && std::isfinite(runtime)) out[i] = runtime;
+  const std::vector<ServedAnswer> served = serve_configurations(model, configs);
+  std::vector<double> out;
+  out.reserve(served.size());
+  for (const auto& a : served) out.push_back(a.runtime_ns);
+  if (memory_hit) {
+    memory_hit->clear();
+    for (const auto& a : served) memory_hit->push_back(a.memory_found);
   }
   return out;
 }
@@ -376,11 +300,33 @@ Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const Eva
   if (canonical_op_name(data.op) != enc.op())
     throw TorpError(ErrorCode::dataset, "dataset is of op " + data.op + " but the model serves " + enc.op());
   e.plausibility = judge_plausibility(e.configs, enc, e.split.train);
+  e.served = serve_configurations(model, e.configs);
   std::vector<bool> memory_hit;
-  e.predicted = predict_configurations(model, e.configs, &memory_hit);
+  for (const auto& a : e.served) {
+    e.predicted.push_back(a.runtime_ns);
+    memory_hit.push_back(a.memory_found);
+  }
   e.metrics = split_metrics(e.predicted, e.configs, e.split, e.plausibility.plausible,
                             model.memory ? &memory_hit : nullptr);
   return e;
+}
+
+std::string part_of(const Split& split, std::size_t i) {
+  auto in = [&](const std::vector<std::size_t>& part) { return std::binary_search(part.begin(), part.end(), i); };
+  return in(split.test) ? "test" : in(split.validation) ? "validation" : "train";
+}
+
+void write_predictions(const Evaluation& e, std::ostream& out) {
+  for (std::size_t i = 0; i < e.configs.size(); ++i) {
+    const ServedAnswer& a = e.served[i];
+    const json record = {{"part", part_of(e.split, i)},
+                         {"args", e.configs[i].args},
+                         {"label_ns", e.configs[i].label_ns},
+                         {"plausible", static_cast<bool>(e.plausibility.plausible[i])},
+                         {"runtime_ns", std::isnan(a.runtime_ns) ? json(nullptr) : json(a.runtime_ns)},
+                         {"memory_found", a.memory_found}};
+    out << record.dump() << '\n';
+  }
 }
 
 namespace detail {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -58,12 +60,20 @@ struct PlausibilityResult {
 PlausibilityResult judge_plausibility(const std::vector<Configuration>& configs, const Encoder& encoder,
                                       const std::vector<std::size_t>& fit_on);
 
-/// Runtimes of `configs` computed by `model` exactly as the Predictor computes them (its frozen
-/// op spec and device, applies_when, requires, normalization, ensemble, baseline). NaN where the
-/// model does not serve a configuration (does not apply, rejects it, or its output is invalid).
-/// A residual memory is looked up as the predictor does (a configuration of the model's training
-/// data finds its own residual). With `memory_hit`, it receives per configuration whether any
-/// memory lookup found an entry (false without a memory or without a prediction).
+/// A configuration's answer from the Predictor serving `model` alone, pinned to it.
+struct ServedAnswer {
+  double runtime_ns = std::numeric_limits<double>::quiet_NaN();  ///< NaN where not served
+  bool memory_found = false;  ///< Prediction::memory_found
+};
+/// Every configuration answered by a Predictor built from `model` (Predictor(std::vector<ModelFile>),
+/// query {"op", "args", "model": model.id}, through predict_batch): the served answers bit for
+/// bit. Not served (NaN) where the model does not apply, rejects the arguments, or its output is
+/// invalid. A residual memory is looked up as served (a training configuration finds its own
+/// residual).
+std::vector<ServedAnswer> serve_configurations(const ModelFile& model, const std::vector<Configuration>& configs);
+
+/// serve_configurations()'s runtimes; with `memory_hit`, per configuration whether any memory
+/// lookup found an entry (false without a memory or without a prediction).
 std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs,
                                            std::vector<bool>* memory_hit = nullptr);
 
@@ -93,11 +103,20 @@ struct Evaluation {
   AggregationReport aggregation;
   Split split;
   PlausibilityResult plausibility;     ///< the model's op-spec rule, fitted on the training part
-  std::vector<double> predicted;       ///< per configuration, NaN where not served
+  std::vector<ServedAnswer> served;    ///< per configuration, as the Predictor answers
+  std::vector<double> predicted;       ///< per configuration, served[i].runtime_ns
   nlohmann::json metrics;              ///< split_metrics()
 };
 /// Aggregate `data`, split it as `options` say, judge plausibility and predict every configuration.
 Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const EvaluationOptions& options);
+
+/// "train", "validation" or "test": the part of `split` configuration i belongs to.
+std::string part_of(const Split& split, std::size_t i);
+
+/// One JSON line per configuration, in key order: {"part", "args", "label_ns", "plausible",
+/// "runtime_ns" (the served answer, null where not served), "memory_found"}. Numbers are written
+/// with 17 significant digits: read back, they equal the served doubles exactly.
+void write_predictions(const Evaluation& e, std::ostream& out);
 
 /// Plain-text table of split_metrics() (one row per part present, aligned columns).
 std::string metrics_table(const nlohmann::json& metrics);

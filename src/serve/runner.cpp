@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "serve/runner.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace torp::detail {
+
+MemoryTable::MemoryTable(std::size_t key_length, const std::vector<ResidualMemory::Entry>& entries)
+    : key_length_(key_length) {
+  std::size_t capacity = 16;
+  while (capacity < 2 * entries.size()) capacity *= 2;
+  mask_ = capacity - 1;
+  keys_.assign(capacity * key_length_, 0.0);
+  means_.assign(capacity, 0.0);
+  used_.assign(capacity, 0);
+  for (const auto& e : entries) {  // the first of equal keys wins
+    std::size_t at = hash(e.key.data()) & mask_;
+    while (used_[at] && !equal(at, e.key.data())) at = (at + 1) & mask_;
+    if (used_[at]) continue;
+    used_[at] = 1;
+    std::copy(e.key.begin(), e.key.end(), keys_.begin() + static_cast<std::ptrdiff_t>(at * key_length_));
+    means_[at] = e.mean;
+  }
+}
+
+std::size_t MemoryTable::hash(const double* key) const {
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::size_t i = 0; i < key_length_; ++i) {
+    std::uint64_t bits = 0;
+    if (key[i] != 0.0) std::memcpy(&bits, &key[i], sizeof bits);  // +0 and -0 are equal: one hash
+    h = (h ^ bits) * 1099511628211ull;
+    h ^= h >> 29;
+  }
+  return static_cast<std::size_t>(h);
+}
+
+namespace {
+
+Expr expr(const Encoder& enc, ExprId id) { return Expr{id, expr_slot(enc, id)}; }
+
+void compile_memory(const ModelFile& m, const Encoder& enc, CompiledModel& cm) {
+  if (!m.memory) return;
+  for (const auto& l : m.memory->lookups) {
+    std::vector<Expr> key;
+    for (const auto& k : l.key) key.push_back(expr(enc, enc.feature(k)));
+    cm.memory_lookups.push_back(std::move(key));
+  }
+  for (const auto& k : m.memory->key) (void)enc.feature(k);  // must exist in the spec
+  cm.memory.emplace(m.memory->key.size(), m.memory->entries);
+}
+
+/// Network input i: an op-spec feature, or memory slot 2 * lookup + (0 mean | 1 found).
+void compile_features(const ModelFile& m, const Encoder& enc, CompiledModel& cm) {
+  for (const auto& name : m.features) {
+    if (name.rfind(kMemoryFeaturePrefix, 0) != 0) {
+      cm.features.push_back(expr(enc, enc.feature(name)));
+      continue;
+    }
+    for (std::size_t l = 0; l < m.memory->lookups.size(); ++l) {  // parse_model checked the name
+      const std::string base = kMemoryFeaturePrefix + m.memory->lookups[l].name;
+      if (name == base + ".mean") cm.features.push_back(Expr{-1, static_cast<int>(2 * l)});
+      if (name == base + ".found") cm.features.push_back(Expr{-1, static_cast<int>(2 * l + 1)});
+    }
+  }
+}
+
+void compile_rules_and_baseline(const ModelFile& m, Encoder& enc, CompiledModel& cm) {
+  for (const auto& e : m.applies_when) cm.applies_when.push_back(expr(enc, enc.compile(e)));
+  for (const auto& r : m.requires_) {
+    cm.requires_.push_back(expr(enc, enc.compile(r.expr)));
+    cm.requires_message.push_back(r.message);
+  }
+  if (!m.baseline) return;
+  cm.has_baseline = true;
+  cm.baseline_groups = m.baseline->groups;
+  cm.baseline_group_name = m.baseline->group;
+  if (!m.baseline->group.empty()) cm.baseline_group = expr(enc, enc.feature(m.baseline->group));
+  for (const auto& name : m.baseline->features) cm.baseline_features.push_back(expr(enc, enc.feature(name)));
+}
+
+}  // namespace
+
+std::unique_ptr<CompiledModel> compile_model(const ModelFile& m, const std::shared_ptr<Encoder>& encoder,
+                                             const std::filesystem::path& file) {
+  auto cm = std::make_unique<CompiledModel>();
+  Encoder& enc = *encoder;
+  if (canonical_op_name(m.op) != enc.op())
+    throw TorpError(ErrorCode::model_format, "model op " + m.op + " differs from its op_spec op " + enc.op(), "/op");
+  compile_memory(m, enc, *cm);
+  compile_features(m, enc, *cm);
+  compile_rules_and_baseline(m, enc, *cm);
+  cm->encoder = encoder;
+  cm->transform = m.transform;
+  cm->mean = m.mean;
+  for (double s : m.stddev) cm->inv_std.push_back(1.0 / s);
+  for (const auto& n : m.ensemble) {
+    cm->ensemble.emplace_back(n);
+    cm->max_width = std::max(cm->max_width, cm->ensemble.back().max_width());
+  }
+  cm->info = ModelInfo{m.id, enc.op(), file, m.priority, m.features, m.provenance};
+  return cm;
+}
+
+std::variant<const Expr*, Error> first_unmet(const CompiledModel& m, const Bindings& b) {
+  for (const Expr& a : m.applies_when) {
+    if (b.poison[a.slot]) return m.encoder->eval(a.id, b).error();
+    if (b.values[a.slot] == 0.0) return &a;
+  }
+  return static_cast<const Expr*>(nullptr);
+}
+
+namespace {
+
+Error why(const CompiledModel& m, const Bindings& b, const Expr& e) { return m.encoder->eval(e.id, b).error(); }
+
+std::optional<Error> check_requires(const CompiledModel& m, const Bindings& b) {
+  for (std::size_t i = 0; i < m.requires_.size(); ++i) {
+    const Expr& r = m.requires_[i];
+    if (b.poison[r.slot]) return why(m, b, r);
+    if (b.values[r.slot] == 0.0)
+      return Error{ErrorCode::invalid_argument, m.requires_message[i] + " (model " + m.info.id + ")",
+                   m.encoder->blame_path(r.id, b)};
+  }
+  return std::nullopt;
+}
+
+/// Each lookup's (mean, found) into s.memory, in slot order.
+std::optional<Error> look_up_memory(const CompiledModel& m, Scratch& s, Prepared& p) {
+  const Bindings& b = s.bindings;
+  s.memory.clear();
+  for (const auto& key : m.memory_lookups) {
+    s.key.resize(key.size());
+    for (std::size_t k = 0; k < key.size(); ++k) {
+      if (b.poison[key[k].slot]) return why(m, b, key[k]);
+      s.key[k] = b.values[key[k].slot];
+    }
+    const double* mean = m.memory->find(s.key.data());
+    s.memory.push_back(mean != nullptr ? *mean : 0.0);
+    s.memory.push_back(mean != nullptr ? 1.0 : 0.0);
+    p.memory_found = p.memory_found || mean != nullptr;
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> encode_features(const CompiledModel& m, const Scratch& s, double* x) {
+  const Bindings& b = s.bindings;
+  const std::size_t nf = m.features.size();
+  for (std::size_t i = 0; i < nf; ++i) {
+    const Expr& f = m.features[i];
+    if (f.id >= 0) {
+      if (b.poison[f.slot]) return why(m, b, f);
+      x[i] = b.values[f.slot];
+    } else {
+      x[i] = s.memory[static_cast<std::size_t>(f.slot)];
+    }
+    if (!std::isfinite(x[i]))
+      return Error{ErrorCode::invalid_argument, "feature '" + m.info.features[i] + "' is not finite for this query",
+                   f.id >= 0 ? m.encoder->blame_path(f.id, b) : std::string()};
+    x[i] = (x[i] - m.mean[i]) * m.inv_std[i];
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> compute_baseline(const CompiledModel& m, const Bindings& b, double& base_out) {
+  const Baseline::Group* g = &m.baseline_groups.front();
+  if (m.baseline_group.id >= 0) {
+    if (b.poison[m.baseline_group.slot]) return why(m, b, m.baseline_group);
+    const double key = b.values[m.baseline_group.slot];
+    g = nullptr;
+    for (const auto& cand : m.baseline_groups)
+      if (cand.key == key) g = &cand;
+    if (g == nullptr)
+      return Error{ErrorCode::invalid_argument,
+                   "model " + m.info.id + " has no analytical baseline for " + m.baseline_group_name + " = " +
+                       std::to_string(key) + " (not in its training data)",
+                   m.encoder->blame_path(m.baseline_group.id, b)};
+  }
+  double base = g->intercept;
+  for (std::size_t i = 0; i < m.baseline_features.size(); ++i) {
+    const Expr& t = m.baseline_features[i];
+    if (b.poison[t.slot]) return why(m, b, t);
+    base += g->coefficients[i] * b.values[t.slot];
+  }
+  if (!(base > 0.0) || !std::isfinite(base))
+    return Error{ErrorCode::model_output_invalid,
+                 "model " + m.info.id + ": analytical baseline is " + std::to_string(base) + ", not a positive runtime",
+                 ""};
+  base_out = base;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Error> prepare(const CompiledModel& m, Scratch& s, double* x, Prepared& p) {
+  p = Prepared{};
+  if (auto e = check_requires(m, s.bindings)) return e;
+  if (m.memory)
+    if (auto e = look_up_memory(m, s, p)) return e;
+  if (auto e = encode_features(m, s, x)) return e;
+  if (!m.has_baseline) return std::nullopt;
+  return compute_baseline(m, s.bindings, p.base);
+}
+
+PredictResult finish(const CompiledModel& m, double out, const Prepared& p) {
+  const double runtime = m.transform == TargetTransform::log ? std::exp(out) * p.base : out;
+  if (!(runtime > 0.0) || !std::isfinite(runtime))
+    return Error{ErrorCode::model_output_invalid,
+                 "model " + m.info.id + " produced " + std::to_string(runtime) +
+                     " ns, which is not a positive finite runtime; this configuration is outside what it learned",
+                 ""};
+  Prediction r;
+  r.runtime_ns = runtime;
+  r.model_id = m.info.id;
+  r.memory_found = p.memory_found;
+  return r;
+}
+
+PredictResult run(const CompiledModel& m, Scratch& s) {
+  s.x.resize(m.features.size());
+  Prepared p;
+  if (auto e = prepare(m, s, s.x.data(), p)) return *e;
+  s.a.resize(m.max_width);
+  s.b.resize(m.max_width);
+  double out = 0.0;
+  for (const auto& net : m.ensemble) out += net.forward(s.x.data(), s.a.data(), s.b.data());
+  // An analytical model has no network: its correction is 0 and the answer is its law.
+  return finish(m, m.ensemble.empty() ? 0.0 : out / static_cast<double>(m.ensemble.size()), p);
+}
+
+}  // namespace torp::detail
