@@ -86,8 +86,11 @@ std::optional<torp::Error> integer(PyObject* o, json& out) {
 /// A Python value as JSON: dict (str keys), list, tuple, str, int (or anything with __index__,
 /// e.g. numpy integers), float, bool, None. Anything else is an invalid_argument whose path is
 /// relative to `h` (callers prefix it while unwinding, so no path is built on success).
-std::optional<torp::Error> to_json(py::handle h, json& out) {
+std::optional<torp::Error> to_json(py::handle h, json& out, std::size_t depth = 0) {
   PyObject* o = h.ptr();
+  if ((PyDict_Check(o) || PyList_Check(o) || PyTuple_Check(o)) && ++depth > torp::kMaxJsonDepth)
+    return torp::Error{torp::ErrorCode::invalid_argument,
+                       "nested deeper than " + std::to_string(torp::kMaxJsonDepth) + " levels (or contains itself)", ""};
   if (o == Py_None) {
     out = nullptr;
   } else if (PyBool_Check(o)) {
@@ -107,7 +110,7 @@ std::optional<torp::Error> to_json(py::handle h, json& out) {
         return torp::Error{torp::ErrorCode::invalid_argument,
                            "object keys must be strings, got a key of type " + type_name(key), ""};
       std::string_view k = utf8(key);
-      if (auto e = to_json(value, object[std::string(k)])) return below(*e, k);
+      if (auto e = to_json(value, object[std::string(k)], depth)) return below(*e, k);
     }
   } else if (PyList_Check(o) || PyTuple_Check(o)) {
     const bool list = PyList_Check(o);
@@ -116,7 +119,7 @@ std::optional<torp::Error> to_json(py::handle h, json& out) {
     auto& array = out.get_ref<json::array_t&>();
     array.resize(static_cast<std::size_t>(n));
     for (Py_ssize_t i = 0; i < n; ++i)
-      if (auto e = to_json(list ? PyList_GET_ITEM(o, i) : PyTuple_GET_ITEM(o, i), array[static_cast<std::size_t>(i)]))
+      if (auto e = to_json(list ? PyList_GET_ITEM(o, i) : PyTuple_GET_ITEM(o, i), array[static_cast<std::size_t>(i)], depth))
         return below(*e, std::to_string(i));
   } else if (PyIndex_Check(o)) {
     py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(o));
@@ -177,6 +180,8 @@ std::unique_ptr<torp::Predictor> load(const std::string& dir) {
       p = std::make_unique<torp::Predictor>(dir);
     } catch (const torp::TorpError& e) {
       failure = e.error();
+    } catch (const std::exception& e) {  // the library's boundary should not let one through
+      failure = torp::Error{torp::ErrorCode::io, std::string("cannot load the models: ") + e.what(), ""};
     }
   }
   if (failure) raise(*failure);

@@ -41,11 +41,19 @@ struct ModelInfo {
 /// else ./models. Returns the first candidate that exists (or the last one tried, for messages).
 std::filesystem::path resolve_models_dir(const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
 
+/// The directories models are loaded from: `explicit_dirs` if not empty (--models, repeatable),
+/// else $TORP_MODELS split at ':' (empty parts ignored), else resolve_models_dir().
+std::vector<std::filesystem::path> resolve_models_dirs(const std::vector<std::filesystem::path>& explicit_dirs = {});
+
 class Predictor {
  public:
-  /// Load every *.json model below `models_dir` (recursively). Throws TorpError (io,
-  /// model_format, model_version, op_spec) naming the offending file if any model is invalid.
+  /// Load every *.json model below `models_dir` (recursively). JSON files that are not TORP models
+  /// (no "format": "torp-model") are skipped with an info log line. Throws TorpError (io,
+  /// model_format, model_version, op_spec) naming the offending file if any model is invalid, and
+  /// io if the directory cannot be read (e.g. a symlink loop) or holds no model.
   explicit Predictor(const std::filesystem::path& models_dir);
+  /// The models of several directories (in order; model ids must be unique across them).
+  explicit Predictor(const std::vector<std::filesystem::path>& models_dirs);
   /// Serve models already parsed (e.g. by load_model or the trainer); ModelInfo::file is empty.
   /// Throws TorpError (model_format, op_spec) naming the model if one cannot be compiled.
   explicit Predictor(const std::vector<ModelFile>& models);
@@ -63,7 +71,8 @@ class Predictor {
   [[nodiscard]] std::vector<PredictResult> predict_batch(std::span<const nlohmann::json> queries) const;
 
   [[nodiscard]] const std::vector<ModelInfo>& models() const;
-  [[nodiscard]] const std::filesystem::path& directory() const;
+  [[nodiscard]] const std::filesystem::path& directory() const;  ///< the first of directories()
+  [[nodiscard]] const std::vector<std::filesystem::path>& directories() const;
 
  private:
   struct Impl;

@@ -24,10 +24,14 @@ std::optional<std::int64_t> json_integer(const nlohmann::json& value);
 std::optional<double> dtype_bytes(int data_type);
 
 struct ShardInfo {
+  static constexpr int kMaxCoordinate = 1024;  ///< core coordinates are below this (any device)
+  static constexpr int kMaxCores = 65536;      ///< a shard grid never has more cores
   bool present = false;
   int cores = 0;        ///< sum over core ranges of (x1-x0+1)(y1-y0+1)
   int grid_x = 0;       ///< width of the bounding box of the core ranges
   int grid_y = 0;       ///< height of the bounding box of the core ranges
+  int end_x = 0;        ///< one past the largest x of the core ranges (checked against the device grid)
+  int end_y = 0;        ///< one past the largest y
   int shape_h = 0;      ///< shard shape (last two dims for ND shard specs)
   int shape_w = 0;
   int orientation = -1;
@@ -42,6 +46,8 @@ struct MemoryConfigInfo {
 
 struct TensorInfo {
   static constexpr int kMaxRank = 8;
+  /// No device holds a tensor of more elements (2^40); larger shapes are invalid_argument.
+  static constexpr std::int64_t kMaxVolume = std::int64_t{1} << 40;
   bool present = false;
   int rank = 0;
   std::array<std::int64_t, kMaxRank> shape{};
@@ -59,8 +65,9 @@ struct TensorInfo {
 /// Parse a MemoryConfig object. `path` is the JSON pointer of `j`, used in errors.
 Result<MemoryConfigInfo> parse_memory_config(const nlohmann::json& j, std::string_view path);
 
-/// Parse a tensor in any accepted form. Trailing zeros of a shape are taken as the reference's
-/// rank padding and dropped; any other zero (an empty tensor) is rejected.
+/// Parse a tensor in any accepted form. In the reduced form (shape beside dtype, no tensor_layout)
+/// trailing zeros of a shape are taken as the reference's rank padding and dropped; any other zero
+/// (an empty tensor) is rejected, and so is a shape of more than kMaxVolume elements.
 Result<TensorInfo> parse_tensor(const nlohmann::json& j, std::string_view path);
 
 }  // namespace torp

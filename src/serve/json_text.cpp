@@ -2,9 +2,11 @@
 // A direct JSON reader for the common forms of query text. Whatever it does not take on itself
 // (\u escapes, non-ASCII bytes, integers beyond 64 bits, out-of-range floats, deep nesting, any
 // syntax error) goes to nlohmann's parser, which then decides: the result is always what
-// nlohmann::json::parse(text, nullptr, false) gives.
+// nlohmann::json::parse(text, nullptr, false) gives, except that a document nested deeper than
+// kMaxJsonDepth is refused (discarded) before nlohmann builds it.
 #include "torp/json_text.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 
@@ -190,9 +192,30 @@ class Reader {
 
 }  // namespace
 
+std::size_t json_nesting_depth(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 json parse_json(std::string_view text) {
   json out;
   if (Reader(text).document(out)) return out;
+  // Deeper documents are refused: copying, comparing or printing one would recurse that deep.
+  if (json_nesting_depth(text) > kMaxJsonDepth) return json(json::value_t::discarded);
   return json::parse(text, nullptr, false);
 }
 

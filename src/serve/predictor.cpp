@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "serve/model_dir.hpp"
 #include "serve/runner.hpp"
 #include "torp/log.hpp"
 
@@ -18,7 +19,8 @@ using json = nlohmann::json;
 
 fs::path resolve_models_dir(const std::optional<fs::path>& explicit_dir) {
   if (explicit_dir) return *explicit_dir;
-  if (const char* env = std::getenv("TORP_MODELS"); env != nullptr && *env != '\0') return fs::path(env);
+  if (const char* env = std::getenv("TORP_MODELS"); env != nullptr && *env != '\0' && *env != ':')
+    return fs::path(std::string_view(env).substr(0, std::string_view(env).find(':')));  // the first of a:b
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&resolve_models_dir), &info) != 0 && info.dli_fname != nullptr) {
     std::error_code ec;
@@ -31,12 +33,27 @@ fs::path resolve_models_dir(const std::optional<fs::path>& explicit_dir) {
   return fs::path("models");
 }
 
+std::vector<fs::path> resolve_models_dirs(const std::vector<fs::path>& explicit_dirs) {
+  if (!explicit_dirs.empty()) return explicit_dirs;
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("TORP_MODELS"); env != nullptr && *env != '\0') {
+    std::string_view list = env;
+    for (std::size_t start = 0; start <= list.size();) {
+      std::size_t colon = std::min(list.find(':', start), list.size());
+      if (colon > start) dirs.emplace_back(list.substr(start, colon - start));
+      start = colon + 1;
+    }
+    if (!dirs.empty()) return dirs;
+  }
+  return {resolve_models_dir()};
+}
+
 using detail::CompiledModel;
 using detail::Expr;
 using detail::Scratch;
 
 struct Predictor::Impl {
-  fs::path dir;
+  std::vector<fs::path> dirs;  // empty for models given in memory
   std::vector<ModelInfo> infos;
   std::vector<std::unique_ptr<CompiledModel>> models;
   struct NameHash {
@@ -59,6 +76,8 @@ struct Predictor::Impl {
       cm = detail::compile_model(m, enc, file);
     } catch (const TorpError& e) {
       throw TorpError(e.error().code, source + ": " + e.error().message, e.error().path);
+    } catch (const nlohmann::json::exception& e) {  // a wrongly typed member of the op spec
+      throw TorpError(ErrorCode::op_spec, source + ": malformed op spec: " + e.what(), "/op_spec");
     }
     if (auto it = by_id.find(m.id); it != by_id.end())
       throw TorpError(ErrorCode::model_format,
@@ -88,21 +107,16 @@ struct Predictor::Impl {
     for (const auto& m : models) infos.push_back(m->info);
   }
 
-  void load_directory() {
-    if (!fs::is_directory(dir))
-      throw TorpError(ErrorCode::io, "model directory " + dir.string() +
-                                         " does not exist (set --models DIR or TORP_MODELS)");
-    std::vector<fs::path> files;
-    for (const auto& e : fs::recursive_directory_iterator(dir))
-      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
+  void load_directories() {
     std::map<std::string, std::shared_ptr<Encoder>> encoders;
-    for (const auto& f : files) {
-      add(load_model(f), f, encoders);
+    for (const auto& [f, m] : load_model_dirs(dirs)) {
+      add(m, f, encoders);
       log(LogLevel::debug, "loaded model " + models.back()->info.id + " from " + f.string());
     }
     index();
-    log(LogLevel::info, "loaded " + std::to_string(models.size()) + " models from " + dir.string());
+    std::string where;
+    for (const auto& d : dirs) where += (where.empty() ? "" : ", ") + d.string();
+    log(LogLevel::info, "loaded " + std::to_string(models.size()) + " models from " + where);
   }
 
   void load_models(const std::vector<ModelFile>& files) {
@@ -272,9 +286,10 @@ struct Predictor::Impl {
   }
 };
 
-Predictor::Predictor(const fs::path& models_dir) : impl_(std::make_unique<Impl>()) {
-  impl_->dir = models_dir;
-  impl_->load_directory();
+Predictor::Predictor(const fs::path& models_dir) : Predictor(std::vector<fs::path>{models_dir}) {}
+Predictor::Predictor(const std::vector<fs::path>& models_dirs) : impl_(std::make_unique<Impl>()) {
+  impl_->dirs = models_dirs;
+  impl_->load_directories();
 }
 Predictor::Predictor(const std::vector<ModelFile>& models) : impl_(std::make_unique<Impl>()) {
   impl_->load_models(models);
@@ -283,16 +298,52 @@ Predictor::~Predictor() = default;
 Predictor::Predictor(Predictor&&) noexcept = default;
 Predictor& Predictor::operator=(Predictor&&) noexcept = default;
 
-PredictResult Predictor::predict(std::string_view op, const json& args, std::string_view model_id) const {
-  return impl_->predict(op, args, model_id);
+namespace {
+
+/// The error boundary of the query path: an exception (a bug, or memory running out) becomes an
+/// error answer; nothing is thrown to the caller.
+Error internal_error(const char* what) {
+  return Error{ErrorCode::invalid_query, std::string("internal error while answering this query: ") + what, ""};
 }
-PredictResult Predictor::predict(const json& query) const { return impl_->predict_query(query); }
+
+template <class F>
+PredictResult guarded(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return internal_error("out of memory");
+  } catch (const std::exception& e) {
+    return internal_error(e.what());
+  } catch (...) {
+    return internal_error("unknown exception");
+  }
+}
+
+}  // namespace
+
+PredictResult Predictor::predict(std::string_view op, const json& args, std::string_view model_id) const {
+  return guarded([&] { return impl_->predict(op, args, model_id); });
+}
+PredictResult Predictor::predict(const json& query) const {
+  return guarded([&] { return impl_->predict_query(query); });
+}
 
 std::vector<PredictResult> Predictor::predict_batch(std::span<const json> queries) const {
-  return impl_->predict_batch(queries);
+  try {
+    return impl_->predict_batch(queries);
+  } catch (...) {  // answer one by one: only the query at fault gets the error
+  }
+  std::vector<PredictResult> results;
+  results.reserve(queries.size());
+  for (const json& q : queries) results.push_back(predict(q));
+  return results;
 }
 
 const std::vector<ModelInfo>& Predictor::models() const { return impl_->infos; }
-const fs::path& Predictor::directory() const { return impl_->dir; }
+const fs::path& Predictor::directory() const {
+  static const fs::path none;
+  return impl_->dirs.empty() ? none : impl_->dirs.front();
+}
+const std::vector<fs::path>& Predictor::directories() const { return impl_->dirs; }
 
 }  // namespace torp

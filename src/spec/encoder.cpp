@@ -3,6 +3,7 @@
 // (arithmetic, comparisons, functions, tensor properties, device constants, named features).
 #include "torp/encoder.hpp"
 
+#include "core/json_excerpt.hpp"
 #include "spec/bindings.hpp"
 
 #include <algorithm>
@@ -183,6 +184,9 @@ std::string canonical_op_name(std::string_view name) {
   return s;
 }
 
+/// Expressions nest at most this deep (parentheses, calls, unary operators; features using features).
+constexpr int kMaxExprDepth = 100;
+
 struct Encoder::Impl {
   json spec_json;
   json device_json;
@@ -225,10 +229,23 @@ struct Encoder::Impl {
     std::string_view src;
     std::size_t pos = 0;
     std::vector<int>* compiling;  // feature stack for cycle detection
+    int depth = 0;                 // nesting of parse_or / parse_unary, at most kMaxExprDepth
 
     [[noreturn]] void fail(const std::string& msg) const {
-      spec_error("in expression '" + std::string(src) + "' at offset " + std::to_string(pos) + ": " + msg);
+      const std::string quoted = src.size() > 120 ? std::string(src.substr(0, 120)) + "..." : std::string(src);
+      spec_error("in expression '" + quoted + "' at offset " + std::to_string(pos) + ": " + msg);
     }
+    /// Counts nesting (parentheses, call arguments, unary operators): deeper input is an op_spec
+    /// error, not a stack overflow.
+    struct Nesting {
+      explicit Nesting(Parser& parser) : p(parser) {
+        if (++p.depth > kMaxExprDepth) p.fail("nested deeper than " + std::to_string(kMaxExprDepth) + " levels");
+      }
+      ~Nesting() { --p.depth; }
+      Nesting(const Nesting&) = delete;
+      Nesting& operator=(const Nesting&) = delete;
+      Parser& p;
+    };
     void skip() {
       while (pos < src.size() && std::isspace(static_cast<unsigned char>(src[pos]))) ++pos;
     }
@@ -283,6 +300,7 @@ struct Encoder::Impl {
       return r;
     }
     int parse_or() {
+      Nesting guard(*this);
       int a = parse_and();
       while (eat("||")) a = bin(NodeKind::or_, a, parse_and());
       return a;
@@ -322,6 +340,7 @@ struct Encoder::Impl {
       }
     }
     int parse_unary() {
+      Nesting guard(*this);
       if (eat("-")) {
         Node n;
         n.kind = NodeKind::neg;
@@ -485,6 +504,9 @@ struct Encoder::Impl {
     if (feature_root[fi] >= 0) return;
     if (std::find(stack.begin(), stack.end(), fi) != stack.end())
       spec_error("feature '" + feature_names[fi] + "' refers to itself", "/features/" + feature_names[fi]);
+    if (stack.size() >= static_cast<std::size_t>(kMaxExprDepth))
+      spec_error("features refer to features more than " + std::to_string(kMaxExprDepth) + " levels deep",
+                 "/features/" + feature_names[fi]);
     stack.push_back(fi);
     try {
       feature_root[fi] = compile_expr(feature_src[fi], stack);
@@ -942,7 +964,7 @@ struct Encoder::Impl {
         auto it = b.args[n.arg].object->find(fs.name);
         if (it == b.args[n.arg].object->end() || it->is_null())
           return Error{ErrorCode::invalid_argument, "field '" + fs.name + "' is missing", path};
-        return Error{ErrorCode::invalid_argument, "field '" + fs.name + "' must be " + type_word(fs.type) + ", got " + it->dump(),
+        return Error{ErrorCode::invalid_argument, "field '" + fs.name + "' must be " + type_word(fs.type) + ", got " + json_excerpt(*it),
                      path};
       }
       case NodeKind::call:  // dtype_bytes
@@ -970,6 +992,45 @@ struct Encoder::Impl {
         return {};
     }
   }
+  // The device's limits (0 = not described): a tensor or shard grid beyond them is invalid_argument.
+  double dram_bytes = 0;
+  int grid_x = 0, grid_y = 0;
+
+  void read_device_limits() {
+    auto number = [&](const char* key) {
+      auto it = device_json.find(key);
+      return it != device_json.end() && it->is_number() && it->get<double>() > 0 ? it->get<double>() : 0.0;
+    };
+    dram_bytes = number("dram_bytes");
+    auto arch = device_json.find("arch");  // descriptions without dram_bytes: a Wormhole chip has 12 GiB
+    if (dram_bytes == 0 && arch != device_json.end() && *arch == "wormhole_b0") dram_bytes = 12.0 * (1 << 30);
+    grid_x = static_cast<int>(std::min(number("grid_x"), 1e6));
+    grid_y = static_cast<int>(std::min(number("grid_y"), 1e6));
+  }
+
+  /// A tensor (if given) and its memory config fit the device: at most its DRAM, shard grid within
+  /// its core grid. `path` is the argument's JSON pointer.
+  std::optional<Error> fits_device(const std::optional<TensorInfo>& t, const MemoryConfigInfo& m,
+                                   std::string_view path) const {
+    if (t && dram_bytes > 0) {
+      double bytes = dtype_bytes(t->dtype).value_or(1.0);
+      for (int i = 0; i < t->rank; ++i) bytes *= static_cast<double>(t->shape[static_cast<std::size_t>(i)]);
+      if (bytes > dram_bytes)
+        return Error{ErrorCode::invalid_argument,
+                     "tensor of " + std::to_string(bytes / 1e9) + " GB does not fit the device's " +
+                         std::to_string(dram_bytes / 1e9) + " GB of DRAM",
+                     std::string(path) + t->shape_path};
+    }
+    const ShardInfo& g = m.shard;
+    if (g.present && grid_x > 0 && grid_y > 0 && (g.end_x > grid_x || g.end_y > grid_y || g.cores > grid_x * grid_y))
+      return Error{ErrorCode::invalid_argument,
+                   "shard grid reaches core (" + std::to_string(g.end_x - 1) + ", " + std::to_string(g.end_y - 1) +
+                       ") with " + std::to_string(g.cores) + " cores; the device grid is " + std::to_string(grid_x) +
+                       " x " + std::to_string(grid_y),
+                   std::string(path) + (t ? t->memory_path : "") + "/shard_spec/grid"};
+    return std::nullopt;
+  }
+
   std::optional<Error> bind(const json& q, Bindings& b, std::string_view args_path) const {
     b.args_path = args_path;
     b.args.resize(args.size());
@@ -997,6 +1058,7 @@ struct Encoder::Impl {
           auto t = parse_tensor(v, b.path);
           if (!t) return t.error();
           a.tensor = t.value();
+          if (auto e = fits_device(a.tensor, a.tensor.memory, b.path)) return *e;
           if (a.tensor.rank < as.min_rank || a.tensor.rank > as.max_rank)
             return Error{ErrorCode::invalid_argument,
                          "'" + as.name + "' has rank " + std::to_string(a.tensor.rank) + "; this op takes rank " +
@@ -1010,6 +1072,7 @@ struct Encoder::Impl {
           auto m = parse_memory_config(v, b.path);
           if (!m) return m.error();
           a.memory = m.value();
+          if (auto e = fits_device(std::nullopt, a.memory, b.path)) return *e;
           break;
         }
         case ArgType::object: {
@@ -1026,7 +1089,7 @@ struct Encoder::Impl {
           auto s = read_scalar(v, as.type, as.enum_kind);
           if (!s)
             return Error{ErrorCode::invalid_argument,
-                         "'" + as.name + "' must be " + type_word(as.type) + ", got " + v.dump(),
+                         "'" + as.name + "' must be " + type_word(as.type) + ", got " + json_excerpt(v),
                          std::string(args_path) + as.path};
           if ((as.min && *s < *as.min) || (as.max && *s > *as.max))
             return Error{ErrorCode::invalid_argument, "'" + as.name + "' is out of range", std::string(args_path) + as.path};
@@ -1052,6 +1115,7 @@ struct Encoder::Impl {
 Encoder::Encoder(const json& spec, const json& device) : impl_(std::make_unique<Impl>()) {
   impl_->spec_json = spec;
   impl_->device_json = device.is_object() ? device : json::object();
+  impl_->read_device_limits();
   impl_->load(spec);
 }
 Encoder::~Encoder() = default;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_excerpt.hpp"
 #include "torp/json_text.hpp"
 
 namespace torp {
@@ -30,7 +31,10 @@ Error bad(std::string_view path, std::string msg) {
 Result<ShardInfo> parse_grid(const json& grid, std::string_view path) {
   ShardInfo s;
   if (!grid.is_array() || grid.empty()) return bad(path, "shard grid must be a non-empty array of core ranges");
+  if (grid.size() > static_cast<std::size_t>(ShardInfo::kMaxCores))
+    return bad(path, "shard grid has more core ranges than any device has cores");
   int min_x = std::numeric_limits<int>::max(), min_y = min_x, max_x = -1, max_y = -1;
+  std::int64_t cores = 0;
   for (std::size_t i = 0; i < grid.size(); ++i) {
     const json& r = grid[i];
     std::string rp = child(path, std::to_string(i));
@@ -43,19 +47,24 @@ Result<ShardInfo> parse_grid(const json& grid, std::string_view path) {
       if (it == r.end() || !it->is_object()) return bad(child(rp, names[k]), "missing core coordinate");
       auto a = it->find(axes[k]);
       std::optional<std::int64_t> v = a == it->end() ? std::nullopt : json_integer(*a);
-      if (!v || *v < 0 || *v > 4096)
-        return bad(child(child(rp, names[k]), axes[k]), "core coordinate must be a non-negative integer");
+      if (!v || *v < 0 || *v >= ShardInfo::kMaxCoordinate)
+        return bad(child(child(rp, names[k]), axes[k]),
+                   "core coordinate must be an integer in [0, " + std::to_string(ShardInfo::kMaxCoordinate) + ")");
       c[k] = static_cast<int>(*v);
     }
     if (c[2] < c[0] || c[3] < c[1]) return bad(rp, "core range end lies before its start");
-    s.cores += (c[2] - c[0] + 1) * (c[3] - c[1] + 1);
+    cores += std::int64_t{c[2] - c[0] + 1} * (c[3] - c[1] + 1);  // <= 128 * 1024^2: no overflow
+    if (cores > ShardInfo::kMaxCores) return bad(path, "shard grid has more cores than any device");
     min_x = std::min(min_x, c[0]);
     min_y = std::min(min_y, c[1]);
     max_x = std::max(max_x, c[2]);
     max_y = std::max(max_y, c[3]);
   }
+  s.cores = static_cast<int>(cores);
   s.grid_x = max_x - min_x + 1;
   s.grid_y = max_y - min_y + 1;
+  s.end_x = max_x + 1;
+  s.end_y = max_y + 1;
   s.present = true;
   return s;
 }
@@ -73,14 +82,15 @@ Result<ShardInfo> parse_shard_spec(const json& j, std::string_view path, bool nd
     if (!sh->is_array() || sh->size() < 2) return bad(child(path, shape_key), "shard shape must have 2 or more dims");
     auto h = json_integer((*sh)[sh->size() - 2]);
     auto w = json_integer((*sh)[sh->size() - 1]);
-    if (!h || !w || *h <= 0 || *w <= 0) return bad(child(path, shape_key), "shard shape must hold positive integers");
+    if (!h || !w || *h <= 0 || *w <= 0 || *h > TensorInfo::kMaxVolume || *w > TensorInfo::kMaxVolume)
+      return bad(child(path, shape_key), "shard shape must hold positive integers");
     s.shape_h = static_cast<int>(*h);
     s.shape_w = static_cast<int>(*w);
   }
   auto o = j.find("orientation");
   if (o != j.end() && !o->is_null()) {
     auto v = parse_enum(EnumKind::shard_orientation, *o);
-    if (!v) return bad(child(path, "orientation"), "unknown shard orientation " + o->dump());
+    if (!v) return bad(child(path, "orientation"), "unknown shard orientation " + json_excerpt(*o));
     s.orientation = *v;
   }
   return s;
@@ -194,12 +204,12 @@ Result<MemoryConfigInfo> parse_memory_config(const json& jin, std::string_view p
   m.present = true;
   if (f.buffer_type != nullptr) {
     auto v = parse_enum(EnumKind::buffer_type, *f.buffer_type);
-    if (!v) return bad(child(path, "buffer_type"), "unknown buffer type " + f.buffer_type->dump());
+    if (!v) return bad(child(path, "buffer_type"), "unknown buffer type " + json_excerpt(*f.buffer_type));
     m.buffer_type = *v;
   }
   if (f.memory_layout != nullptr) {
     auto v = parse_enum(EnumKind::memory_layout, *f.memory_layout);
-    if (!v) return bad(child(path, "memory_layout"), "unsupported memory layout " + f.memory_layout->dump());
+    if (!v) return bad(child(path, "memory_layout"), "unsupported memory layout " + json_excerpt(*f.memory_layout));
     m.memory_layout = *v;
   }
   if (given(f.shard_spec)) {
@@ -248,18 +258,24 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   if (!sh->is_array()) return bad(std::string(path) + t.shape_path, "logical_shape must be an array of integers");
   const auto& dims = sh->get_ref<const json::array_t&>();
   std::size_t n = dims.size();
-  while (n > 0) {  // trailing zeros: the reference's padding to rank 4
-    auto v = json_integer(dims[n - 1]);
-    if (!v || *v != 0) break;
-    --n;
-  }
+  if (flat)  // trailing zeros of the reduced form: the reference's padding to rank 4
+    while (n > 0) {
+      auto v = json_integer(dims[n - 1]);
+      if (!v || *v != 0) break;
+      --n;
+    }
   if (n == 0) return bad(std::string(path) + t.shape_path, "logical_shape is empty");
   if (n > static_cast<std::size_t>(TensorInfo::kMaxRank))
     return bad(std::string(path) + t.shape_path, "tensor rank above 8 is not supported");
+  std::int64_t volume = 1;
   for (std::size_t i = 0; i < n; ++i) {
     auto v = json_integer(dims[i]);
     if (!v || *v < 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "dimension must be a non-negative integer");
     if (*v == 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "empty tensor (a 0 dimension) has no runtime to predict");
+    if (*v > TensorInfo::kMaxVolume / volume)  // volume * v > kMaxVolume, without overflow
+      return bad(std::string(path) + t.shape_path,
+                 "tensor has more than 2^40 elements: larger than the memory of any device");
+    volume *= *v;
     t.shape[i] = *v;
   }
   t.rank = static_cast<int>(n);
@@ -268,7 +284,7 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   const Members holder = spec.tensor_layout != nullptr ? members(*spec.tensor_layout) : spec;
   if (given(holder.dtype)) {
     auto v = parse_enum(EnumKind::data_type, *holder.dtype);
-    if (!v) return bad(std::string(path) + t.dtype_path, "unsupported dtype " + holder.dtype->dump());
+    if (!v) return bad(std::string(path) + t.dtype_path, "unsupported dtype " + json_excerpt(*holder.dtype));
     t.dtype = *v;
   }
   if (given(holder.memory_config)) {
@@ -298,7 +314,7 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
     t.layout_path = in_layout ? (wrapped ? "/tensor_spec/tensor_layout/layout" : "/tensor_layout/layout")
                               : (wrapped ? "/tensor_spec/layout" : "/layout");
     auto v = parse_enum(EnumKind::layout, *holder.layout);
-    if (!v) return bad(std::string(path) + t.layout_path, "unknown layout " + holder.layout->dump());
+    if (!v) return bad(std::string(path) + t.layout_path, "unknown layout " + json_excerpt(*holder.layout));
     t.layout = *v;
   }
   return t;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sweep/json_stream.hpp"
 
+#include "torp/json_text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -321,6 +323,8 @@ class ItemSax {
 
   /// Bookkeeping common to every value: array index, type checks above items, item start.
   void begin_value(bool is_object) {
+    if (depth() >= static_cast<int>(kMaxJsonDepth))  // copying or printing it would recurse that deep
+      fail("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     if (depth() == 0) {
       if (!started_) {
         started_ = true;

@@ -35,6 +35,7 @@ struct SyntaxError {
 class Parser {
  public:
   Parser(std::string_view s, bool literal_only) : s_(s), literal_(literal_only) {}
+  static constexpr int kMaxNesting = 300;  // grammar levels: about 100 nested brackets
 
   Node parse_all() {
     Node n = expr();
@@ -81,7 +82,20 @@ class Parser {
     return n;
   }
 
+  /// Counts the nesting of expr() / factor() / not_test(): a deeper input is a syntax error
+  /// instead of a stack overflow.
+  struct Nesting {
+    explicit Nesting(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxNesting) p.fail("nested deeper than " + std::to_string(kMaxNesting) + " levels");
+    }
+    ~Nesting() { --p.depth_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+    Parser& p;
+  };
+
   Node expr() {
+    Nesting guard(*this);
     Node value = or_test();
     std::size_t save = p_;
     if (!eat_word("if")) return value;
@@ -111,6 +125,7 @@ class Parser {
     return n;
   }
   Node not_test() {
+    Nesting guard(*this);
     if (eat_word("not")) {
       no_operators("'not'");
       return make(Node::Kind::unary, "not", {not_test()});
@@ -145,6 +160,7 @@ class Parser {
     }
   }
   Node factor() {
+    Nesting guard(*this);
     for (const char* sign : {"-", "+"}) {
       if (!eat(sign)) continue;
       Node operand = factor();
@@ -323,6 +339,7 @@ class Parser {
   std::string_view s_;
   bool literal_;
   std::size_t p_ = 0;
+  int depth_ = 0;
 };
 
 [[noreturn]] void type_error(const std::string& what, const json& a, const json* b = nullptr) {

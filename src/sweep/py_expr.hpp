@@ -29,7 +29,8 @@ struct Node {
 };
 
 /// Parse the whole of `text`. With `literal_only`, only literals (and a sign on numbers) are
-/// accepted. Returns nullopt on a syntax error, described in `*error` if given.
+/// accepted. Returns nullopt on a syntax error, described in `*error` if given; input nested
+/// deeper than about 100 brackets (300 grammar levels) is a syntax error.
 std::optional<Node> parse(std::string_view text, bool literal_only, std::string* error = nullptr);
 
 /// Value of a name, or nullptr if unknown.

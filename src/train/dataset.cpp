@@ -3,6 +3,8 @@
 // conversion of the reference predictor's CSV files.
 #include "torp/train/dataset.hpp"
 
+#include "torp/json_text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -54,6 +56,8 @@ bool blank(std::string_view s) {
 }
 
 json parse_line(const std::string& file, std::size_t line_no, std::string_view line) {
+  if (json_nesting_depth(line) > kMaxJsonDepth)  // printing or copying it would recurse that deep
+    fail_at(file, line_no, 1, "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   try {
     return json::parse(line);
   } catch (const json::parse_error& e) {
@@ -62,6 +66,11 @@ json parse_line(const std::string& file, std::size_t line_no, std::string_view l
     std::size_t p = what.find(": ", what.find("column"));
     std::string detail = p == std::string::npos ? what : what.substr(p + 2);
     fail_at(file, line_no, std::max<std::size_t>(e.byte, 1), "invalid JSON: " + detail);
+  } catch (const json::exception& e) {  // e.g. out_of_range.406: a number beyond double ("691e308")
+    std::string what = e.what();
+    // "[json.exception.out_of_range.406] number overflow parsing '691e308'"
+    std::size_t p = what.find("] ");
+    fail_at(file, line_no, 1, "invalid JSON: " + (p == std::string::npos ? what : what.substr(p + 2)));
   }
 }
 
@@ -84,8 +93,9 @@ Columns check_header(const json& h, const std::string& file, std::size_t line_no
     fail_at(file, line_no, column_of(line, "format_version"), "header needs an integer \"format_version\"",
             "/format_version");
   Columns c;
-  c.version = v->get<int>();
-  if (c.version != 1 && c.version != 2)
+  const auto version = v->get<std::int64_t>();  // not get<int>: 2^32 + 1 must not read as 1
+  c.version = version == 1 || version == 2 ? static_cast<int>(version) : 0;
+  if (c.version == 0)
     fail_at(file, line_no, column_of(line, "format_version"),
             "unsupported format_version " + v->dump() + " (this build reads 1 and " +
                 std::to_string(kDatasetFormatVersion) + ")",

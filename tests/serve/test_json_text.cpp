@@ -83,9 +83,23 @@ TEST(JsonText, StructureWhitespaceLiteralsAndErrors) {
                         "", "   ", "{", "}", "[1,]", "[1 2]", R"({"a" 1})", R"({"a":1,})", R"({a:1})", "tru", "nul",
                         "[1] x", "{\"a\":1}{}", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"})
     expect_like_nlohmann(t);
-  std::string deep(300, '[');
-  deep += std::string(300, ']');
+  std::string deep(200, '[');
+  deep += std::string(200, ']');
   expect_like_nlohmann(deep);  // deeper than the direct reader goes: nlohmann's answer
+}
+
+TEST(JsonText, DocumentsDeeperThanTheLimitAreRefused) {
+  // Issue 13: a 50,000-deep value crashed whatever copied or printed it (recursion).
+  for (std::size_t depth : {torp::kMaxJsonDepth + 1, std::size_t{50000}}) {
+    std::string deep = std::string(depth, '[') + std::string(depth, ']');
+    EXPECT_TRUE(torp::parse_json(deep).is_discarded()) << depth;
+    EXPECT_EQ(torp::json_nesting_depth(deep), depth);
+  }
+  std::string ok;
+  for (std::size_t i = 0; i < torp::kMaxJsonDepth; ++i) ok += "[";
+  ok += std::string(torp::kMaxJsonDepth, ']');
+  EXPECT_FALSE(torp::parse_json(ok).is_discarded());
+  EXPECT_EQ(torp::json_nesting_depth(R"({"a": "[[[[", "b": ["\"[["]})"), 2u) << "brackets in strings do not count";
 }
 
 TEST(JsonText, RandomDocumentsRoundTrip) {
