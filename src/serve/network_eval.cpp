@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // Dense forward pass for serving: an AVX2+FMA kernel with register-blocked accumulators and a
-// portable one; the CPU picks at load time, so no -march flag is needed.
+// portable one; the CPU picks at load time, so no -march flag is needed. On other architectures
+// (TORP_X86 undefined) only the portable kernel is compiled.
 #include "serve/network_eval.hpp"
 
+#if defined(__x86_64__) || defined(__i386__)
+#define TORP_X86 1
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 
 namespace torp::detail {
-namespace {
 
 // y[o] = bias[o] + sum_i x[i] * wt[i*out + o] (ReLU if relu). Both kernels sum each output over i
 // in order; they differ only by fused multiply-add rounding.
@@ -28,6 +31,15 @@ void dense_generic(const double* __restrict x, int in, const double* __restrict 
 
 /// Widest layer input the single-query kernel takes (FastNetwork checks it at load).
 constexpr int kMaxWidth = 4096;
+
+void dense_rows_generic(const double* X, std::size_t n, int in, const double* wt, const double* /*panels*/,
+                        const double* bias, int out, double* Y, bool relu) {
+  for (std::size_t r = 0; r < n; ++r) dense_generic(X + r * in, in, wt, bias, out, Y + r * out, relu);
+}
+
+namespace {
+
+#ifdef TORP_X86
 
 /// Blocks of 4 * kVecs outputs whose accumulators stay in registers across all inputs: one load
 /// and one FMA per 4 multiply-adds, and kVecs independent dependency chains.
@@ -133,23 +145,29 @@ __attribute__((target("avx2,fma"))) void dense_rows_avx2(const double* __restric
   for (std::size_t r = n4; r < n; ++r) dense_avx2(X + r * in, in, wt, bias, out, Y + r * out, relu);
 }
 
-void dense_rows_generic(const double* X, std::size_t n, int in, const double* wt, const double* /*panels*/,
-                        const double* bias, int out, double* Y, bool relu) {
-  for (std::size_t r = 0; r < n; ++r) dense_generic(X + r * in, in, wt, bias, out, Y + r * out, relu);
-}
-
 bool has_avx2_fma() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+#else
+bool has_avx2_fma() { return false; }
+#endif
 
 const bool kAvx2 = has_avx2_fma();
-const auto dense = kAvx2 ? dense_avx2 : dense_generic;
-const auto dense_rows = kAvx2 ? dense_rows_avx2 : dense_rows_generic;
 
 }  // namespace
 
-FastNetwork::FastNetwork(const Network& net) {
+bool avx2_kernel_available() { return kAvx2; }
+
+FastNetwork::FastNetwork(const Network& net, Kernel kernel) {
+#ifdef TORP_X86
+  if (kAvx2 && kernel == Kernel::best) {
+    dense_ = dense_avx2;
+    dense_rows_ = dense_rows_avx2;
+  }
+#else
+  (void)kernel;
+#endif
   for (const auto& d : net.layers) {
     if (d.in > kMaxWidth)
       throw TorpError(ErrorCode::model_format, "layer input width " + std::to_string(d.in) + " exceeds " +
@@ -175,7 +193,7 @@ double FastNetwork::forward(const double* x, double* a, double* b) const {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     double* y = bufs[l % 2];
-    dense(cur, L.in, L.wt.data(), L.bias.data(), L.out, y, l + 1 < layers_.size());
+    dense_(cur, L.in, L.wt.data(), L.bias.data(), L.out, y, l + 1 < layers_.size());
     cur = y;
   }
   return cur[0];
@@ -196,7 +214,7 @@ void FastNetwork::forward_batch(const double* x, std::size_t n, std::vector<doub
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       const Layer& L = layers_[l];
       double* y = bufs[l % 2];
-      dense_rows(cur, rows, L.in, L.wt.data(), L.panels.data(), L.bias.data(), L.out, y, l + 1 < layers_.size());
+      dense_rows_(cur, rows, L.in, L.wt.data(), L.panels.data(), L.bias.data(), L.out, y, l + 1 < layers_.size());
       cur = y;
     }
     std::copy(cur, cur + rows, out.begin() + static_cast<long>(r0));  // the last layer has one output

@@ -3,15 +3,26 @@
 // column, which the compiler vectorizes; AVX2/FMA and generic versions are chosen at load time.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "torp/model.hpp"
 
 namespace torp::detail {
 
+/// Whether this CPU runs the AVX2+FMA kernel (false on non-x86 builds).
+bool avx2_kernel_available();
+
+void dense_generic(const double* x, int in, const double* wt, const double* bias, int out, double* y, bool relu);
+void dense_rows_generic(const double* X, std::size_t n, int in, const double* wt, const double* panels,
+                        const double* bias, int out, double* Y, bool relu);
+
 class FastNetwork {
  public:
-  explicit FastNetwork(const Network& net);
+  /// `best`: AVX2+FMA where the CPU has it, else portable; `generic`: always the portable kernel
+  /// (the tests compare both on every machine).
+  enum class Kernel { best, generic };
+  explicit FastNetwork(const Network& net, Kernel kernel = Kernel::best);
   /// Forward pass of a normalized input; a and b are scratch buffers of max_width() doubles.
   [[nodiscard]] double forward(const double* x, double* a, double* b) const;
   /// Forward pass of n normalized inputs (row-major n x inputs); one output per row in `out`.
@@ -28,6 +39,9 @@ class FastNetwork {
   };
   std::vector<Layer> layers_;
   std::size_t max_width_ = 0;
+  void (*dense_)(const double*, int, const double*, const double*, int, double*, bool) = dense_generic;
+  void (*dense_rows_)(const double*, std::size_t, int, const double*, const double*, const double*, int, double*,
+                      bool) = dense_rows_generic;
 };
 
 }  // namespace torp::detail
