@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// One function per torp command; each lives in its own file (cli/<command>.cpp).
+// One function per torp command, each in its own file (cli/<command>.cpp): it adds the command's
+// CLI11 subcommand (options, help) to the root and registers what runs it (on_run).
 #pragma once
+
+#include "cli.hpp"
 
 namespace torp::cli {
 
-int cmd_predict(int argc, char** argv);
-int cmd_list(int argc, char** argv);
+void add_predict(CLI::App& root);
+void add_list(CLI::App& root);
 #ifdef TORP_WITH_TRAINING
-int cmd_import_mlpack(int argc, char** argv);
-int cmd_train(int argc, char** argv);
-int cmd_eval(int argc, char** argv);
-int cmd_dataset(int argc, char** argv);
+void add_dataset(CLI::App& root);
+void add_train(CLI::App& root);
+void add_eval(CLI::App& root);
+void add_import_mlpack(CLI::App& root);
 #endif
 
 }  // namespace torp::cli

@@ -2,7 +2,6 @@
 // torp dataset: build measurement datasets (reference CSV, tt-metal sweep output), inspect them
 // and cut deterministic samples.
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -10,7 +9,10 @@
 #include <map>
 #include <sstream>
 
-#include "args.hpp"
+#include <memory>
+#include <optional>
+#include <vector>
+
 #include "commands.hpp"
 #include "torp/train/dataset.hpp"
 #include "torp/encoder.hpp"
@@ -31,35 +33,25 @@ std::string fmt_ns(double ns) {
   return o.str();
 }
 
-int import_csv(int argc, char** argv) {
-  const std::string cmd = "dataset import-csv";
-  Args a(cmd, "Convert one of the reference predictor's CSV files into a TORP dataset (JSON Lines).",
-         "Layouts: exp (input_shape_1..4, one-hot dtype and input buffer, kernel_duration) and\n"
-         "matmul_height_sharded (m_size, k_size, n_size, num_cores, duration). Rows keep the op's\n"
-         "arguments in tt-metal tensor JSON; the header records device, tt-metal commit, the CSV's\n"
-         "name and sha256 and what the CSV does not record. Nothing is written if any row is bad.");
-  a.option("layout", "L", "exp or matmul_height_sharded (default: detected from the CSV header)")
-      .option("device", "FILE", "device description, e.g. devices/wormhole_n300.json (required)")
-      .option("op", "OP", "op the CSV measures, e.g. ttnn.exp (required)")
-      .option("tt-metal-commit", "C", "tt-metal commit the data was measured at (default: unknown)")
-      .option("source", "TEXT", "where the CSV comes from, e.g. \"<repo> <commit> <path>\"")
-      .option("notes", "TEXT", "what else a reader must know (prepended to the importer's notes)")
-      .flag("force", "replace OUT if it exists")
-      .positional("CSV", "the reference CSV file")
-      .positional("OUT", "the dataset file to write (.jsonl)");
-  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
-  if (!require(a, cmd, {"device", "op"})) return kExitUsage;
-  const std::string csv = *a.pos("CSV"), out = *a.pos("OUT");
-  CsvLayout layout = a.has("layout") ? parse_csv_layout(a.get("layout")) : detect_csv_layout(csv);
-  json device = read_json_file(a.get("device"), "device description");
-  json prov = {{"op", a.get("op")}, {"tt_metal_commit", a.maybe("tt-metal-commit") ? json(a.get("tt-metal-commit")) : json()}};
-  if (a.has("source")) prov["source"] = a.get("source");
-  if (a.has("notes")) prov["notes"] = a.get("notes");
+struct ImportCsvCli {
+  std::optional<std::string> layout, tt_metal_commit, source, notes;
+  std::string device, op, csv, out;
+  bool force = false;
+};
+
+int import_csv(const ImportCsvCli& c) {
+  const std::string& csv = c.csv;
+  const std::string& out = c.out;
+  CsvLayout layout = c.layout ? parse_csv_layout(*c.layout) : detect_csv_layout(csv);
+  json device = read_json_file(c.device, "device description");
+  json prov = {{"op", c.op}, {"tt_metal_commit", c.tt_metal_commit ? json(*c.tt_metal_commit) : json()}};
+  if (c.source) prov["source"] = *c.source;
+  if (c.notes) prov["notes"] = *c.notes;
   std::cerr << "torp dataset: reading " << csv << " (layout " << to_string(layout) << ")\n";
   Dataset d = import_reference_csv(csv, layout, device, prov);
   AggregationReport rep;
   aggregate(d, kDefaultRejectFactor, &rep);
-  save_dataset(d, out, a.flag_set("force"));
+  save_dataset(d, out, c.force);
   std::cerr << "torp dataset: wrote " << out << ": " << d.rows.size() << " rows, "
             << rep.configurations + rep.dropped_configurations << " configurations (" << rep.rejected_rows
             << " repeats would be rejected at factor " << kDefaultRejectFactor << "), sha256 " << sha256_file(out)
@@ -134,60 +126,51 @@ void print_report(std::ostream& o, const SweepImportReport& rep, std::size_t fil
   if (rep.outliers.size() > 10) o << "  ... " << rep.outliers.size() - 10 << " more\n";
 }
 
-int from_sweep(int argc, char** argv) {
+const char* const kFromSweepDescription =
+    "Results are joined to vectors by (suite, input_hash), never by list position. A row is a\n"
+    "PASS record with DEVICE KERNEL DURATION [ns] > 0 whose vector maps to valid op arguments;\n"
+    "it keeps the vector's suite and input_hash. Every other record is counted by reason\n"
+    "(no_matching_vector, filtered_out, vector_mismatch with original_vector_data,\n"
+    "invalid_vector, not_pass per status, no_device_perf, zero_device_perf, bad_args,\n"
+    "duplicate, superseded), and so is every vector without rows (invalid, filtered out,\n"
+    "without result, all records dropped). Exact copies of a record (a file appended twice, a\n"
+    "timeout written twice) are duplicates; different records of the same vector and run\n"
+    "(start time) keep the newest; separate runs stay as repeated rows. Rows more than 3 scaled\n"
+    "MADs from their configuration's median are flagged (not removed).\n"
+    "Reads results generations R0..R3 and vector eras A..C; files are streamed (about 70 bytes\n"
+    "are kept per result record). The op spec's \"sweep\" block maps sweep\n"
+    "parameters to the op's arguments (docs/op-spec.md). Writes DATASET and, next to it,\n"
+    "DATASET's name with .report.json (the report printed at the end); both atomically, nothing\n"
+    "when the import fails or yields no rows. Progress goes to stderr, the report to stdout.";
+
+struct FromSweepCli {
+  std::string op, device, vectors, out;
+  std::vector<std::string> results, suites;
+  std::optional<std::string> ops, devices, tag, tt_metal_commit, source;
+  bool latest_only = false, force = false;
+};
+
+int from_sweep(const FromSweepCli& c) {
   const std::string cmd = "dataset from-sweep";
-  Args a(cmd, "Build a dataset from tt-metal sweep output (vectors_export + results_export JSON).",
-         "Results are joined to vectors by (suite, input_hash), never by list position. A row is a\n"
-         "PASS record with DEVICE KERNEL DURATION [ns] > 0 whose vector maps to valid op arguments;\n"
-         "it keeps the vector's suite and input_hash. Every other record is counted by reason\n"
-         "(no_matching_vector, filtered_out, vector_mismatch with original_vector_data,\n"
-         "invalid_vector, not_pass per status, no_device_perf, zero_device_perf, bad_args,\n"
-         "duplicate, superseded), and so is every vector without rows (invalid, filtered out,\n"
-         "without result, all records dropped). Exact copies of a record (a file appended twice, a\n"
-         "timeout written twice) are duplicates; different records of the same vector and run\n"
-         "(start time) keep the newest; separate runs stay as repeated rows. Rows more than 3 scaled\n"
-         "MADs from their configuration's median are flagged (not removed).\n"
-         "Reads results generations R0..R3 and vector eras A..C; files are streamed (about 70 bytes\n"
-         "are kept per result record). The op spec's \"sweep\" block maps sweep\n"
-         "parameters to the op's arguments (docs/op-spec.md). Writes DATASET and, next to it,\n"
-         "DATASET's name with .report.json (the report printed at the end); both atomically, nothing\n"
-         "when the import fails or yields no rows. Progress goes to stderr, the report to stdout.");
-  a.option("op", "NAME|FILE", "op spec: a file, or an op name (exp, ttnn.exp) looked up in --ops (required)")
-      .option("device", "NAME|FILE", "device the sweep ran on: a file, or a name in --devices, e.g. wormhole_n300 (required)")
-      .option("vectors", "FILE", "vectors_export JSON of the sweep module (required)")
-      .option("results", "FILE", "results_export JSON file(s) of runs of those vectors (required)")
-      .greedy("results")
-      .option("out", "DATASET", "dataset file to write, e.g. data/exp/exp_new.jsonl (required)")
-      .short_name('o', "out")
-      .option("ops", "DIR", "where op names are looked up (default: the installed ops, else ./ops)")
-      .option("devices", "DIR", "where device names are looked up (default: the installed devices, else ./devices)")
-      .option("tag", "T", "keep only vectors with this tag")
-      .option("suite", "S", "keep only this suite", std::nullopt, true)
-      .option("tt-metal-commit", "C", "tt-metal commit (default: the kept records' git_hash if they all agree)")
-      .option("source", "TEXT", "free text recorded as the header's source origin")
-      .flag("latest-only", "keep only the newest record of each vector instead of keeping runs as repeats")
-      .flag("force", "replace DATASET and its report if they exist");
-  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
-  if (!require(a, cmd, {"op", "device", "vectors", "results", "out"})) return kExitUsage;
-  const std::filesystem::path out = a.get("out");
+  const std::filesystem::path out = c.out;
   std::filesystem::path report_file = out;
   report_file.replace_extension(".report.json");
-  const bool force = a.flag_set("force");
+  const bool force = c.force;
   for (const auto& f : {out, report_file})
     if (!force && std::filesystem::exists(f)) {
       error(cmd, f.string() + " exists; pass --force to replace it");
       return kExitFailure;
     }
   SweepOptions opt;
-  if (a.has("tag")) opt.tag = a.get("tag");
-  opt.suites = a.all("suite");
-  opt.latest_only = a.flag_set("latest-only");
-  if (a.has("tt-metal-commit")) opt.tt_metal_commit = a.get("tt-metal-commit");
-  if (a.has("source")) opt.origin = a.get("source");
+  if (c.tag) opt.tag = *c.tag;
+  opt.suites = c.suites;
+  opt.latest_only = c.latest_only;
+  if (c.tt_metal_commit) opt.tt_metal_commit = *c.tt_metal_commit;
+  if (c.source) opt.origin = *c.source;
   std::vector<std::filesystem::path> results;
-  for (const auto& r : a.all("results")) results.emplace_back(r);
-  const json spec = find_description(a.get("op"), "ops", a.maybe("ops"), "op spec");
-  const json device = find_description(a.get("device"), "devices", a.maybe("devices"), "device description");
+  for (const auto& r : c.results) results.emplace_back(r);
+  const json spec = find_description(c.op, "ops", c.ops, "op spec");
+  const json device = find_description(c.device, "devices", c.devices, "device description");
 
   set_log_callback([](LogLevel level, std::string_view message) {
     if (level >= LogLevel::info) std::cerr << "torp dataset: " << message << "\n";
@@ -195,7 +178,7 @@ int from_sweep(int argc, char** argv) {
   SweepImportReport rep;
   SweepDataset d;
   try {
-    d = import_sweep(a.get("vectors"), results, spec, device, opt, &rep);
+    d = import_sweep(c.vectors, results, spec, device, opt, &rep);
   } catch (...) {
     set_log_callback(nullptr);
     throw;
@@ -220,24 +203,18 @@ int from_sweep(int argc, char** argv) {
   return kExitOk;
 }
 
-int info(int argc, char** argv) {
-  const std::string cmd = "dataset info";
-  Args a(cmd, "Summarize a dataset: rows, configurations, repeats, rejected repeats, runtime range, sha256.");
-  std::ostringstream default_factor;
-  default_factor << kDefaultRejectFactor;
-  a.option("reject-factor", "F", "repeat rejection factor of the aggregation", default_factor.str())
-      .flag("json", "print one JSON object instead of text")
-      .positional("FILE", "dataset file (.jsonl)");
-  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
-  auto factor = parse_as<double>(a.get("reject-factor"));
-  if (!factor) {
-    error(cmd, "--reject-factor needs a number, got '" + a.get("reject-factor") + "'");
-    return kExitUsage;
-  }
-  const std::string file = *a.pos("FILE");
+struct InfoCli {
+  double reject_factor = kDefaultRejectFactor;
+  bool json = false;
+  std::string file;
+};
+
+int info(const InfoCli& c) {
+  const double factor = c.reject_factor;
+  const std::string file = c.file;
   Dataset d = load_dataset(file);
   AggregationReport rep;
-  std::vector<Configuration> configs = aggregate(d, *factor, &rep);
+  std::vector<Configuration> configs = aggregate(d, factor, &rep);
   std::map<std::string, std::size_t> per_config;
   for (const Measurement& m : d.rows) ++per_config[configuration_key(m.args)];
   std::map<std::size_t, std::size_t> repeats;  // repeats -> configurations
@@ -252,7 +229,7 @@ int info(int argc, char** argv) {
   const std::string sha = sha256_file(file);
   json rj = json::object();
   for (const auto& [n, c] : repeats) rj[std::to_string(n)] = c;
-  if (a.flag_set("json")) {
+  if (c.json) {
     std::cout << json{{"file", file},
                       {"sha256", sha},
                       {"op", d.op},
@@ -261,7 +238,7 @@ int info(int argc, char** argv) {
                       {"rows", d.rows.size()},
                       {"configurations", per_config.size()},
                       {"repeats", rj},
-                      {"reject_factor", *factor},
+                      {"reject_factor", factor},
                       {"rejected_rows", rep.rejected_rows},
                       {"configurations_with_rejections", rep.configurations_with_rejections},
                       {"dropped_configurations", rep.dropped_configurations},
@@ -286,34 +263,23 @@ int info(int argc, char** argv) {
   line("configurations") << per_config.size() << "\n";
   line("repeats") << rep_text << " (configurations x repeats)\n";
   line("rejected") << rep.rejected_rows << " rows in " << rep.configurations_with_rejections + rep.dropped_configurations
-                   << " configurations at factor " << *factor << "; " << rep.dropped_configurations
+                   << " configurations at factor " << factor << "; " << rep.dropped_configurations
                    << " configurations without consensus dropped\n";
   line("runtime") << fmt_ns(lo) << " .. " << fmt_ns(hi) << "\n";
   return kExitOk;
 }
 
-int sample(int argc, char** argv) {
-  const std::string cmd = "dataset sample";
-  Args a(cmd, "Write a deterministic slice of a dataset: every N-th configuration with all its repeats.",
-         "Configurations are taken in canonical key order (as aggregate() sorts them); the ones whose\n"
-         "index i satisfies i % N == offset are kept, with every row in file order. The header is\n"
-         "copied and records the sample in \"sample\".");
-  a.option("every", "N", "keep every N-th configuration (required)")
-      .option("offset", "K", "index of the first kept configuration", "0")
-      .flag("force", "replace OUT if it exists")
-      .positional("IN", "dataset file (.jsonl)")
-      .positional("OUT", "the slice to write (.jsonl)");
-  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
-  if (!require(a, cmd, {"every"})) return kExitUsage;
-  auto every = parse_as<double>(a.get("every"));
-  auto offset = parse_as<double>(a.get("offset"));
-  if (!every || *every < 1 || *every != static_cast<std::size_t>(*every) || !offset || *offset < 0 ||
-      *offset >= *every || *offset != static_cast<std::size_t>(*offset)) {
-    error(cmd, "--every needs an integer N >= 1 and --offset an integer in [0, N)");
-    return kExitUsage;
-  }
-  const auto n = static_cast<std::size_t>(*every), k = static_cast<std::size_t>(*offset);
-  const std::string in = *a.pos("IN"), out = *a.pos("OUT");
+struct SampleCli {
+  std::size_t every = 1, offset = 0;
+  bool force = false;
+  std::string in, out;
+};
+
+int sample(const SampleCli& c) {
+  if (c.offset >= c.every) throw UsageError("--offset must be below --every");
+  const std::size_t n = c.every, k = c.offset;
+  const std::string& in = c.in;
+  const std::string& out = c.out;
   Dataset d = load_dataset(in);
   std::map<std::string, std::size_t> index;
   for (const Measurement& m : d.rows) index.emplace(configuration_key(m.args), 0);
@@ -326,42 +292,107 @@ int sample(int argc, char** argv) {
                         {"every", n}, {"offset", k}};
   for (const Measurement& m : d.rows)
     if (index[configuration_key(m.args)] % n == k) s.rows.push_back(m);
-  save_dataset(s, out, a.flag_set("force"));
+  save_dataset(s, out, c.force);
   std::cerr << "torp dataset: wrote " << out << ": " << s.rows.size() << " rows of " << (index.size() + n - 1 - k) / n
             << " configurations (of " << index.size() << ")\n";
   return kExitOk;
 }
 
-void usage(std::ostream& o) {
-  o << "usage: torp dataset <subcommand> [options]\n\n"
-       "Build and inspect per-op measurement datasets (JSON Lines: a header line, then\n"
-       "{\"args\": {...}, \"kernel_duration_ns\": N} per measurement).\n\nsubcommands:\n"
-       "  import-csv      convert a reference predictor CSV (exp, matmul_height_sharded)\n"
-       "  from-sweep      build a dataset from tt-metal sweep vectors + results JSON, joined by input_hash\n"
-       "  info            rows, configurations, repeats, rejected repeats, runtime range, sha256\n"
-       "  sample          deterministic slice: every N-th configuration with all its repeats\n"
-       "\nRun 'torp dataset <subcommand> --help' for its options.\n";
-}
-
 }  // namespace
 
-int cmd_dataset(int argc, char** argv) {
-  if (argc < 1) {
-    usage(std::cerr);
-    return kExitUsage;
-  }
-  const std::string sub = argv[0];
-  if (sub == "--help" || sub == "-h" || sub == "help") {
-    usage(std::cout);
-    return kExitOk;
-  }
-  if (sub == "import-csv") return import_csv(argc - 1, argv + 1);
-  if (sub == "from-sweep") return from_sweep(argc - 1, argv + 1);
-  if (sub == "info") return info(argc - 1, argv + 1);
-  if (sub == "sample") return sample(argc - 1, argv + 1);
-  error("dataset", "unknown subcommand '" + sub + "'");
-  usage(std::cerr);
-  return kExitUsage;
+void add_dataset(CLI::App& root) {
+  CLI::App* group = add_command(root, "dataset",
+                                "Build and inspect per-op measurement datasets: import-csv, from-sweep, info, sample.",
+                                "Datasets are JSON Lines: a header line, then {\"args\": {...}, \"kernel_duration_ns\": N}\n"
+                                "per measurement. Run 'torp dataset <subcommand> --help' for its options.");
+  group->require_subcommand(1);
+
+  CLI::App* app = add_command(
+      *group, "import-csv", "Convert one of the reference predictor's CSV files into a TORP dataset (JSON Lines).",
+      "Layouts: exp (input_shape_1..4, one-hot dtype and input buffer, kernel_duration) and\n"
+      "matmul_height_sharded (m_size, k_size, n_size, num_cores, duration). Rows keep the op's\n"
+      "arguments in tt-metal tensor JSON; the header records device, tt-metal commit, the CSV's\n"
+      "name and sha256 and what the CSV does not record. Nothing is written if any row is bad.");
+  auto ic = std::make_shared<ImportCsvCli>();
+  app->add_option("--layout", ic->layout, "exp or matmul_height_sharded (default: detected from the CSV header)")
+      ->type_name("L")
+      ->check(CLI::IsMember({"exp", "matmul_height_sharded"}));
+  app->add_option("--device", ic->device, "device description, e.g. devices/wormhole_n300.json")
+      ->type_name("FILE")
+      ->required();
+  app->add_option("--op", ic->op, "op the CSV measures, e.g. ttnn.exp")->type_name("OP")->required();
+  app->add_option("--tt-metal-commit", ic->tt_metal_commit, "tt-metal commit the data was measured at (default: unknown)")
+      ->type_name("C");
+  app->add_option("--source", ic->source, "where the CSV comes from, e.g. \"<repo> <commit> <path>\"")->type_name("TEXT");
+  app->add_option("--notes", ic->notes, "what else a reader must know (prepended to the importer's notes)")->type_name("TEXT");
+  app->add_flag("--force", ic->force, "replace OUT if it exists");
+  app->add_option("CSV", ic->csv, "the reference CSV file")->required()->check(kNotDirectory);
+  app->add_option("OUT", ic->out, "the dataset file to write (.jsonl)")->required()->check(kNotDirectory);
+  on_run(app, [ic] { return import_csv(*ic); });
+
+  app = add_command(*group, "from-sweep",
+                    "Build a dataset from tt-metal sweep output (vectors_export + results_export JSON).",
+                    kFromSweepDescription);
+  auto fs = std::make_shared<FromSweepCli>();
+  app->add_option("--op", fs->op, "op spec: a file, or an op name (exp, ttnn.exp) looked up in --ops")
+      ->type_name("NAME|FILE")
+      ->required();
+  app->add_option("--device", fs->device,
+                  "device the sweep ran on: a file, or a name in --devices, e.g. wormhole_n300")
+      ->type_name("NAME|FILE")
+      ->required();
+  app->add_option("--vectors", fs->vectors, "vectors_export JSON of the sweep module")->type_name("FILE")->required();
+  app->add_option("--results", fs->results, "results_export JSON file(s) of runs of those vectors (repeatable)")
+      ->type_name("FILE")
+      ->required();
+  app->add_option("-o,--out", fs->out, "dataset file to write, e.g. data/exp/exp_new.jsonl")
+      ->type_name("DATASET")
+      ->required();
+  app->add_option("--ops", fs->ops, "where op names are looked up (default: the installed ops, else ./ops)")
+      ->type_name("DIR");
+  app->add_option("--devices", fs->devices,
+                  "where device names are looked up (default: the installed devices, else ./devices)")
+      ->type_name("DIR");
+  app->add_option("--tag", fs->tag, "keep only vectors with this tag")->type_name("T");
+  app->add_option("--suite", fs->suites, "keep only this suite (repeatable)")->type_name("S")->allow_extra_args(false);
+  app->add_option("--tt-metal-commit", fs->tt_metal_commit,
+                  "tt-metal commit (default: the kept records' git_hash if they all agree)")
+      ->type_name("C");
+  app->add_option("--source", fs->source, "free text recorded as the header's source origin")->type_name("TEXT");
+  app->add_flag("--latest-only", fs->latest_only,
+                "keep only the newest record of each vector instead of keeping runs as repeats");
+  app->add_flag("--force", fs->force, "replace DATASET and its report if they exist");
+  on_run(app, [fs] { return from_sweep(*fs); });
+
+  app = add_command(*group, "info",
+                    "Summarize a dataset: rows, configurations, repeats, rejected repeats, runtime range, sha256.");
+  auto in = std::make_shared<InfoCli>();
+  app->add_option("--reject-factor", in->reject_factor, "repeat rejection factor of the aggregation")
+      ->type_name("F")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_flag("--json", in->json, "print one JSON object instead of text");
+  app->add_option("FILE", in->file, "dataset file (.jsonl)")->required()->check(kNotDirectory);
+  on_run(app, [in] { return info(*in); });
+
+  app = add_command(*group, "sample",
+                    "Write a deterministic slice of a dataset: every N-th configuration with all its repeats.",
+                    "Configurations are taken in canonical key order (as aggregate() sorts them); the ones whose\n"
+                    "index i satisfies i % N == offset are kept, with every row in file order. The header is\n"
+                    "copied and records the sample in \"sample\".");
+  auto sc = std::make_shared<SampleCli>();
+  app->add_option("--every", sc->every, "keep every N-th configuration")
+      ->type_name("N")
+      ->required()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40));
+  app->add_option("--offset", sc->offset, "index of the first kept configuration (below --every)")
+      ->type_name("K")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 40))
+      ->capture_default_str();
+  app->add_flag("--force", sc->force, "replace OUT if it exists");
+  app->add_option("IN", sc->in, "dataset file (.jsonl)")->required()->check(kNotDirectory);
+  app->add_option("OUT", sc->out, "the slice to write (.jsonl)")->required()->check(kNotDirectory);
+  on_run(app, [sc] { return sample(*sc); });
 }
 
 }  // namespace torp::cli

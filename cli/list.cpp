@@ -5,7 +5,9 @@
 #include <sstream>
 #include <iostream>
 
-#include "args.hpp"
+#include <memory>
+#include <vector>
+
 #include "commands.hpp"
 #include "torp/predictor.hpp"
 
@@ -31,19 +33,14 @@ std::string metric(const nlohmann::json& prov, const char* key, double scale, co
   return o.str();
 }
 
-}  // namespace
+struct ListOptions {
+  std::vector<std::string> models;
+  bool json = false;
+};
 
-int cmd_list(int argc, char** argv) {
-  Args a("list", "List the loaded models: id, op, device, tt-metal commit and test metrics.",
-         "Metrics are those recorded in each model's provenance (test configurations of its own split);\n"
-         "'-' means unknown (imported reference models were published without them).");
-  a.option("models", "DIR", "model directory (else $TORP_MODELS, installed models, ./models)")
-      .flag("json", "print one JSON object per model instead of a table");
-  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
-  std::optional<std::filesystem::path> dir;
-  if (auto m = a.maybe("models")) dir = *m;
-  Predictor p(resolve_models_dir(dir));
-  if (a.flag_set("json")) {
+int list(const ListOptions& o) {
+  Predictor p(resolve_models_dirs(std::vector<std::filesystem::path>(o.models.begin(), o.models.end())));
+  if (o.json) {
     for (const auto& m : p.models())
       std::cout << nlohmann::json{{"id", m.id}, {"op", m.op}, {"file", m.file.string()}, {"priority", m.priority},
                                   {"features", m.features}, {"provenance", m.provenance}}
@@ -67,8 +64,25 @@ int cmd_list(int argc, char** argv) {
               << metric(m.provenance, "within_10", 100, "%") << " " << metric(m.provenance, "median_ape", 1, "%")
               << "\n";
   }
-  std::cout << p.models().size() << " models from " << p.directory().string() << "\n";
+  std::string dirs;
+  for (const auto& d : p.directories()) dirs += (dirs.empty() ? "" : ", ") + d.string();
+  std::cout << p.models().size() << " models from " << dirs << "\n";
   return kExitOk;
+}
+
+}  // namespace
+
+void add_list(CLI::App& root) {
+  CLI::App* app = add_command(
+      root, "list", "List the loaded models: id, op, device, tt-metal commit and test metrics.",
+      "Metrics are those recorded in each model's provenance (test configurations of its own split);\n"
+      "'-' means unknown (imported reference models were published without them).");
+  auto o = std::make_shared<ListOptions>();
+  app->add_option("--models", o->models, "model directory, repeatable (else $TORP_MODELS: DIR:DIR..., installed models, ./models)")
+      ->type_name("DIR")
+      ->allow_extra_args(false);
+  app->add_flag("--json", o->json, "print one JSON object per model instead of a table");
+  on_run(app, [o] { return list(*o); });
 }
 
 }  // namespace torp::cli

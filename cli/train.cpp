@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // torp train: train one op's model from a dataset (split, plausibility, search, provenance).
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 
-#include "args.hpp"
+#include <memory>
+
 #include "commands.hpp"
 #include "torp/train/evaluate.hpp"
 #include "torp/train/trainer.hpp"
@@ -48,51 +48,28 @@ const char* const kTrainDescription =
     "     with a memory also for plausible configurations no lookup finds (unseen shapes).\n"
     "Progress goes to stderr, the final metrics table to stdout.";
 
-}  // namespace
-
-int cmd_train(int argc, char** argv) {
-  Args a("train", "Train a runtime model for one op from a dataset and write a model file.", kTrainDescription);
-  a.option("dataset", "FILE", "dataset (.jsonl) of the op, e.g. data/exp/exp_wormhole.jsonl (required)")
-      .option("op-spec", "FILE", "op spec with the recipe, e.g. ops/exp.json (required)")
-      .option("device", "FILE", "device description, e.g. devices/wormhole_n300.json (required)")
-      .option("out", "FILE", "model file to write, e.g. models/wormhole/exp.json (required)")
-      .option("seed", "N", "seed of the split, initialization and shuffling", "1")
-      .option("recipe", "NAME", "recipe in the op spec's \"recipes\"", "trained")
-      .option("id", "ID", "model id (default: <device name>/<short op name>)")
-      .option("threads", "N", "parallel candidates (0 = all cores); results do not depend on it", "0")
-      .option("validation-fraction", "F", "share of configurations for validation", "0.15")
-      .option("test-fraction", "F", "share of configurations for test", "0.15")
-      .option("reject-factor", "F", "repeat rejection factor of the aggregation", "1.5")
-      .flag("force", "replace --out if it exists");
-  if (int rc = a.parse(argc, argv); rc >= 0) return rc;
-  for (const char* n : {"dataset", "op-spec", "device", "out"})
-    if (!a.has(n)) {
-      error("train", std::string("option --") + n + " is required (see torp train --help)");
-      return kExitUsage;
-    }
+struct TrainCli {
+  std::string dataset, op_spec, device, out;
   TrainOptions opt;
-  if (!parse_value(a.get("seed"), opt.seed) || !parse_value(a.get("threads"), opt.threads) || opt.threads < 0 ||
-      !parse_value(a.get("validation-fraction"), opt.validation_fraction) ||
-      !parse_value(a.get("test-fraction"), opt.test_fraction) || !parse_value(a.get("reject-factor"), opt.reject_factor)) {
-    error("train", "--seed, --threads must be non-negative integers and the fractions and factor numbers");
-    return kExitUsage;
-  }
-  const std::string out = a.get("out");
-  if (!a.flag_set("force") && std::filesystem::exists(out)) {
+  bool force = false;
+};
+
+int train_command(TrainCli& c) {
+  TrainOptions& opt = c.opt;
+  const std::string out = c.out;
+  if (!c.force && std::filesystem::exists(out)) {
     error("train", out + " exists; pass --force to replace it");
     return kExitFailure;
   }
-  opt.recipe = a.get("recipe");
-  opt.id = a.get("id");
-  opt.dataset_file = a.get("dataset");
+  opt.dataset_file = c.dataset;
   opt.progress = [](const std::string& line) { std::cerr << "torp train: " << line << std::endl; };
 
   std::cerr << "torp train: reading " << opt.dataset_file << std::endl;
   const Dataset data = load_dataset(opt.dataset_file);
   const std::string sha = sha256_file(opt.dataset_file);
-  TrainReport r = train(data, read_json_file(a.get("op-spec"), "op spec"), read_json_file(a.get("device"), "device description"),
+  TrainReport r = train(data, read_json_file(c.op_spec, "op spec"), read_json_file(c.device, "device description"),
                         opt, sha);
-  save_model(r.model, out, a.flag_set("force"));
+  save_model(r.model, out, c.force);
   std::cerr << "torp train: wrote " << out << " (model " << r.model.id << ", " << r.model.ensemble.size()
             << " network(s), hidden " << r.model.provenance["hyperparameters"]["hidden"].dump() << ") in "
             << std::fixed << std::setprecision(1) << r.wall_seconds << " s" << std::endl;
@@ -100,6 +77,47 @@ int cmd_train(int argc, char** argv) {
             << sha.substr(0, 12) << "\n"
             << metrics_table(r.metrics);
   return kExitOk;
+}
+
+}  // namespace
+
+void add_train(CLI::App& root) {
+  CLI::App* app =
+      add_command(root, "train", "Train a runtime model for one op from a dataset and write a model file.", kTrainDescription);
+  auto c = std::make_shared<TrainCli>();
+  TrainOptions& opt = c->opt;
+  app->add_option("--dataset", c->dataset, "dataset (.jsonl) of the op, e.g. data/exp/exp_wormhole.jsonl")
+      ->type_name("FILE")
+      ->required();
+  app->add_option("--op-spec", c->op_spec, "op spec with the recipe, e.g. ops/exp.json")->type_name("FILE")->required();
+  app->add_option("--device", c->device, "device description, e.g. devices/wormhole_n300.json")
+      ->type_name("FILE")
+      ->required();
+  app->add_option("--out", c->out, "model file to write, e.g. models/wormhole/exp.json")->type_name("FILE")->required();
+  app->add_option("--seed", opt.seed, "seed of the split, initialization and shuffling")
+      ->type_name("N")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--recipe", opt.recipe, "recipe in the op spec's \"recipes\"")->type_name("NAME")->capture_default_str();
+  app->add_option("--id", opt.id, "model id (default: <device name>/<short op name>)")->type_name("ID");
+  app->add_option("--threads", opt.threads, "parallel candidates (0 = all cores); results do not depend on it")
+      ->type_name("N")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app->add_option("--validation-fraction", opt.validation_fraction, "share of configurations for validation")
+      ->type_name("F")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app->add_option("--test-fraction", opt.test_fraction, "share of configurations for test")
+      ->type_name("F")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app->add_option("--reject-factor", opt.reject_factor, "repeat rejection factor of the aggregation")
+      ->type_name("F")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app->add_flag("--force", c->force, "replace --out if it exists");
+  on_run(app, [c] { return train_command(*c); });
 }
 
 }  // namespace torp::cli

@@ -5,6 +5,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config ccache
   nlohmann-json3-dev      # JSON
+  libcli11-dev            # command-line parsing (header-only)
   libarmadillo-dev        # numeric core of the trainer
   libgtest-dev googletest # tests
   libbenchmark-dev        # benchmarks

@@ -657,7 +657,7 @@ TEST(SweepCli, FromSweepWritesDatasetAndReportOrNothing) {
 
   EXPECT_EQ(run_cli(base + " -o '" + out.string() + "'", log), 2);  // --results missing
   EXPECT_EQ(run_cli("dataset from-sweep --help", log), 0);
-  for (const char* option : {"--op NAME|FILE", "--results FILE...", "-o, --out DATASET", "--force", "--latest-only"})
+  for (const char* option : {"--op NAME|FILE", "--results FILE ...", "-o,--out DATASET", "--force", "--latest-only"})
     EXPECT_NE(file_text(log).find(option), std::string::npos) << option;
   fs::remove_all(dir);
 }
