@@ -234,3 +234,22 @@ TEST(ConcurrentPredictions, SixteenThreadsSharingOnePredictorAnswerAsSerial) {
     EXPECT_EQ(batch[t], serial) << "thread " << t;
   }
 }
+
+TEST_F(Hardening, WronglyTypedOpSpecInAModelFileIsATorpError) {
+  // `torp list` printed [json.exception.type_error.302] for these.
+  for (const auto& [pointer, value] : std::vector<std::pair<std::string, json>>{
+           {"/op_spec/features/dim_0", 5}, {"/op_spec/args/input_tensor/rank", "two"}, {"/op_spec/args", json::array()}}) {
+    json d = to_json(test::tiny_exp_model());
+    d[json::json_pointer(pointer)] = value;
+    std::ofstream(dir_ / "exp.json", std::ios::trunc) << d.dump();
+    try {
+      Predictor p(dir_);
+      ADD_FAILURE() << pointer << " loaded";
+    } catch (const TorpError& e) {
+      EXPECT_TRUE(e.error().code == ErrorCode::op_spec || e.error().code == ErrorCode::model_format) << e.what();
+      EXPECT_NE(std::string(e.what()).find("exp.json"), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << pointer << ": " << e.what();
+    }
+  }
+}
