@@ -259,3 +259,18 @@ def test_python_m_is_torp_predict():
     failed = run_module(["--models", "/nonexistent"], "")
     assert failed.returncode == 1 and failed.stderr.startswith("torp predict: error: io: ")
     assert run_module(["--no-such-option"], "").returncode == 2
+
+
+def test_arguments_nested_too_deep_or_containing_themselves_are_errors(predictor):
+    # Issue 13: converting such a value recursed until the stack overflowed.
+    looped = []
+    looped.append(looped)
+    deep = 1
+    for _ in range(1000):
+        deep = [deep]
+    for value in (looped, deep):
+        with pytest.raises(torp.InvalidArgumentError) as raised:
+            predictor.predict("ttnn.exp", {"input_tensor": value})
+        assert "nested deeper than 256 levels" in str(raised.value)
+    answers = predictor.predict_batch([{"op": "ttnn.exp", "args": {"input_tensor": looped}}])
+    assert isinstance(answers[0], torp.InvalidArgumentError)
