@@ -6,6 +6,9 @@ PACKAGES=(
   build-essential cmake pkg-config ccache
   nlohmann-json3-dev      # JSON
   libcli11-dev            # command-line parsing (header-only)
+  libssl-dev              # SHA-256 of datasets (OpenSSL EVP)
+  libxxhash-dev           # fast hashing in the sweep reader (header-only use)
+  clang-14 libclang-rt-14-dev  # libFuzzer targets (scripts/fuzz.sh)
   libarmadillo-dev        # numeric core of the trainer
   libgtest-dev googletest # tests
   libbenchmark-dev        # benchmarks

@@ -3,6 +3,9 @@
 
 #include "torp/json_text.hpp"
 
+#define XXH_INLINE_ALL  // header-only use of libxxhash-dev: nothing to link
+#include <xxhash.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -17,7 +20,7 @@
 #include <thread>
 #include <utility>
 
-#include "core/sha256.hpp"
+#include "train/sha256.hpp"
 #include "torp/error.hpp"
 
 namespace torp {
@@ -451,29 +454,7 @@ std::string JsonItemPath::pointer() const {
 }
 
 std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed) {
-  // MurmurHash64A
-  std::uint64_t h = seed ^ (bytes.size() * kMul);
-  const char* p = bytes.data();
-  std::size_t n = bytes.size();
-  for (; n >= 8; p += 8, n -= 8) {
-    std::uint64_t k = 0;
-    std::memcpy(&k, p, 8);
-    k *= kMul;
-    k ^= k >> 47;
-    k *= kMul;
-    h ^= k;
-    h *= kMul;
-  }
-  if (n > 0) {
-    std::uint64_t t = 0;
-    std::memcpy(&t, p, n);
-    h ^= t;
-    h *= kMul;
-  }
-  h ^= h >> 47;
-  h *= kMul;
-  h ^= h >> 47;
-  return h;
+  return XXH3_64bits_withSeed(bytes.data(), bytes.size(), seed);
 }
 
 std::string JsonItemReader::read(const fs::path& file) const {

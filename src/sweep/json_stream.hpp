@@ -54,7 +54,7 @@ struct JsonItemReader {
   std::string read(const std::filesystem::path& file) const;
 };
 
-/// A fast non-cryptographic 64-bit hash of a byte string (for duplicate detection and keys).
+/// XXH3 64-bit hash (xxhash) of a byte string, for duplicate detection and keys; not cryptographic.
 std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed = 0);
 
 }  // namespace torp

@@ -14,7 +14,7 @@
 #include <map>
 #include <sstream>
 
-#include "core/sha256.hpp"
+#include "train/sha256.hpp"
 #include "torp/encoder.hpp"
 
 namespace torp {
