@@ -196,8 +196,7 @@ int from_sweep(const FromSweepCli& c) {
   report["dataset"] = out.filename().string();
   AtomicFile rf(report_file, force);
   rf.stream() << report.dump(1) << "\n";
-  d.save(out, force);
-  rf.commit();
+  d.save(out, force, [&] { rf.commit(); });  // report first, dataset last (docs/dataset-format.md)
   std::cerr << "torp dataset: wrote " << out.string() << " (" << d.rows.size() << " rows) and " << report_file.string()
             << "\n";
   return kExitOk;

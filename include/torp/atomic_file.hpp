@@ -3,13 +3,18 @@
 #pragma once
 
 #include <filesystem>
-#include <fstream>
+#include <memory>
+#include <ostream>
 
 namespace torp {
 
 /// A file written through a temporary file in the same directory, which replaces `file` only on
 /// commit(): readers never see a partial file, and a failed or abandoned write (destructor
-/// without commit) leaves nothing behind.
+/// without commit) leaves nothing behind. The data and the directory entry are fsync'ed before
+/// commit() returns. Where the file system supports it (Linux O_TMPFILE) the temporary file has
+/// no name until commit(), so even a killed process leaves nothing visible; otherwise it is named
+/// "<file>.tmp.<pid>.<n>", and such files of processes that no longer run are removed by the next
+/// AtomicFile of the same directory.
 class AtomicFile {
  public:
   /// Throws TorpError(io) if `file` exists and !overwrite, or the temporary file cannot be created.
@@ -18,15 +23,14 @@ class AtomicFile {
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
 
-  std::ostream& stream() { return out_; }
-  /// Flush and move the file into place. Without overwrite this fails (TorpError(io)) if the
-  /// file appeared meanwhile.
+  std::ostream& stream();
+  /// Flush, fsync and move the file into place (then fsync its directory). Without overwrite this
+  /// fails (TorpError(io)) if the file appeared meanwhile.
   void commit();
 
  private:
-  std::filesystem::path file_, tmp_;
-  bool overwrite_ = false, committed_ = false;
-  std::ofstream out_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace torp

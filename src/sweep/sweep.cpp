@@ -771,12 +771,13 @@ Dataset SweepDataset::to_dataset() const {
   return d;
 }
 
-void SweepDataset::save(const fs::path& file, bool overwrite) const {
+void SweepDataset::save(const fs::path& file, bool overwrite, const std::function<void()>& before_commit) const {
   DatasetWriter w(file, op, header, true, overwrite);
   std::vector<std::string> prefix;
   prefix.reserve(vectors.size());
   for (const Vector& v : vectors) prefix.push_back(w.row_prefix(v.args_json, v.suite, v.input_hash));
   for (const Row& r : rows) w.add(prefix[r.vector], r.kernel_duration_ns);
+  if (before_commit) before_commit();
   w.commit();
 }
 

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -110,7 +111,9 @@ struct SweepDataset {
   /// The rows as an in-memory Dataset (for small imports and tests).
   [[nodiscard]] Dataset to_dataset() const;
   /// Write the dataset file (columns suite, input_hash, args, kernel_duration_ns) atomically.
-  void save(const std::filesystem::path& file, bool overwrite) const;
+  /// `before_commit` runs when every row is written and synced, just before the dataset appears
+  /// (torp dataset from-sweep publishes its report there: report first, dataset last).
+  void save(const std::filesystem::path& file, bool overwrite, const std::function<void()>& before_commit = {}) const;
 };
 
 /// Build a dataset from one vectors_export file and one or more results_export files (R0..R3).
