@@ -72,7 +72,7 @@ class Encoder {
                                                    std::span<const std::string> features) const;
 
  private:
-  friend int expr_slot(const Encoder& encoder, ExprId id);  // src/spec/bindings.hpp
+  friend struct EncoderAccess;  // the library's internals (src/spec/bindings.hpp)
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

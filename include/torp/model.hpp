@@ -105,6 +105,7 @@ struct ModelFile {
   std::string op;             ///< canonical op name, e.g. "ttnn.exp"
   std::string producer;       ///< tool and version that wrote the file
   ModelKind kind = ModelKind::trained;
+  int format_version = kModelFormatVersion;  ///< as read (to_json always writes the current one)
   nlohmann::json op_spec;     ///< frozen copy of ops/<op>.json used to encode features
   nlohmann::json device;      ///< frozen copy of the device description
   int priority = 0;           ///< among models of one op that apply, the highest priority serves

@@ -3,12 +3,16 @@
 // runtime queries. Thread-safe for concurrent queries; no file I/O or parsing on the query path.
 #pragma once
 
+#include <array>
+#include <concepts>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -18,9 +22,36 @@
 
 namespace torp {
 
+/// Where an answer stands relative to what its model was trained on (docs/query-format.md).
+enum class Domain : std::uint8_t {
+  seen,        ///< this configuration, or one the model treats as equivalent, was measured
+  inside,      ///< every network input lies within the training configurations' range
+  outside,     ///< some input lies beyond it (see Prediction::outside); inputs were clamped
+  unknown,     ///< the model carries no training range (imported models)
+  analytical,  ///< an analytical model (a law, no network)
+};
+[[nodiscard]] const char* to_string(Domain d);
+
+/// A network input beyond its training range: its raw value and the range (it was clamped into it).
+struct OutsideInput {
+  std::string_view feature;  ///< op-spec feature name; valid as long as the Predictor
+  double value = 0.0;
+  std::array<double, 2> trained{};  ///< [min, max] over the training configurations
+};
+
 struct Prediction {
   double runtime_ns = 0.0;
   std::string_view model_id;  ///< id of the model that answered; valid as long as the Predictor
+  /// [lo, hi] with lo <= runtime_ns <= hi: a prediction interval for the measured runtime at the
+  /// model's calibrated coverage (90% by default); none when the model has no calibration for
+  /// this domain (interval_note says why).
+  std::optional<std::array<double, 2>> interval_ns;
+  Domain domain = Domain::unknown;
+  std::vector<OutsideInput> outside;     ///< the inputs beyond their range (domain outside only)
+  /// JSON pointers ("/args/memory_config") of arguments given in the query (not null) that the
+  /// model never reads: its answer is the same whatever they are. Valid as long as the Predictor.
+  std::span<const std::string> ignored;
+  std::string_view interval_note;  ///< why there is no interval ("" when there is one); static text
   bool memory_found = false;  ///< a residual-memory lookup of the model found measured neighbours
 };
 
@@ -32,6 +63,8 @@ struct ModelInfo {
   std::string op;
   std::filesystem::path file;
   int priority = 0;
+  std::string device;  ///< the device description's "name"
+  std::string kind;    ///< "trained", "imported" or "analytical"
   std::vector<std::string> features;
   nlohmann::json provenance;
 };
@@ -45,6 +78,14 @@ std::filesystem::path resolve_models_dir(const std::optional<std::filesystem::pa
 /// else $TORP_MODELS split at ':' (empty parts ignored), else resolve_models_dir().
 std::vector<std::filesystem::path> resolve_models_dirs(const std::vector<std::filesystem::path>& explicit_dirs = {});
 
+/// Which models may answer: those of `device` (a device description's "name", e.g.
+/// "wormhole_n300"; empty: every device), or exactly the model `model` (an id; empty: the
+/// highest-priority model that applies).
+struct PredictOptions {
+  std::string_view device;
+  std::string_view model;
+};
+
 class Predictor {
  public:
   /// Load every *.json model below `models_dir` (recursively). JSON files that are not TORP models
@@ -54,8 +95,8 @@ class Predictor {
   explicit Predictor(const std::filesystem::path& models_dir);
   /// The models of several directories (in order; model ids must be unique across them).
   explicit Predictor(const std::vector<std::filesystem::path>& models_dirs);
-  /// Serve models already parsed (e.g. by load_model or the trainer); ModelInfo::file is empty.
-  /// Throws TorpError (model_format, op_spec) naming the model if one cannot be compiled.
+  /// Serve models already in memory (e.g. from load_model or the trainer), validated as a file
+  /// would be; ModelInfo::file is empty. Throws TorpError (model_format, op_spec) naming the model.
   explicit Predictor(const std::vector<ModelFile>& models);
   ~Predictor();
   Predictor(Predictor&&) noexcept;
@@ -65,7 +106,22 @@ class Predictor {
   /// `model_id` pins a model; empty means the highest-priority model of the op that applies.
   [[nodiscard]] PredictResult predict(std::string_view op, const nlohmann::json& args,
                                       std::string_view model_id = {}) const;
-  /// A query object {"op": ..., "args": {...}, "model"?: ...}.
+  /// As above, choosing among the models of `options.device` (all devices when empty).
+  [[nodiscard]] PredictResult predict(std::string_view op, const nlohmann::json& args,
+                                      const PredictOptions& options) const;
+  /// `args` as JSON text: for callers that do not share TORP's nlohmann::json (invalid text is
+  /// an invalid_query answer). The template only routes std::string, string literals and
+  /// std::string_view here (a nlohmann::json argument takes the overloads above).
+  [[nodiscard]] PredictResult predict_text(std::string_view op, std::string_view args_json,
+                                           const PredictOptions& options = {}) const;
+  template <class Text>
+    requires(std::is_convertible_v<const Text&, std::string_view> &&
+             !std::is_same_v<std::remove_cvref_t<Text>, nlohmann::json>)
+  [[nodiscard]] PredictResult predict(std::string_view op, const Text& args_json,
+                                      const PredictOptions& options = {}) const {
+    return predict_text(op, std::string_view(args_json), options);
+  }
+  /// A query object {"op": ..., "args": {...}, "model"?: ..., "device"?: ...}.
   [[nodiscard]] PredictResult predict(const nlohmann::json& query) const;
   /// One result per query, in order.
   [[nodiscard]] std::vector<PredictResult> predict_batch(std::span<const nlohmann::json> queries) const;

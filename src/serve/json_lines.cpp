@@ -53,17 +53,62 @@ void append_error(std::string& out, const Error& e) {
   out += "}}\n";
 }
 
+void append_number(std::string& out, double v) {
+  char buf[32];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
+
+/// "outside": [{"feature", "value", "trained": [min, max]}, ...]
+void append_outside(std::string& out, const std::vector<OutsideInput>& outside) {
+  out += R"(, "outside": [)";
+  for (std::size_t i = 0; i < outside.size(); ++i) {
+    out += i ? R"(, {"feature": )" : R"({"feature": )";
+    append_escaped(out, outside[i].feature);
+    out += R"(, "value": )";
+    append_number(out, outside[i].value);
+    out += R"(, "trained": [)";
+    append_number(out, outside[i].trained[0]);
+    out += ", ";
+    append_number(out, outside[i].trained[1]);
+    out += "]}";
+  }
+  out += ']';
+}
+
 void append_answer(std::string& out, const PredictResult& r) {
   if (!r) {
     append_error(out, r.error());
     return;
   }
+  const Prediction& p = r.value();
   out += R"({"runtime_ns": )";
-  char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof buf, r.value().runtime_ns);
-  out.append(buf, res.ptr);
+  append_number(out, p.runtime_ns);
   out += R"(, "status": "ok", "model": )";
-  append_escaped(out, r.value().model_id);
+  append_escaped(out, p.model_id);
+  if (p.interval_ns) {
+    out += R"(, "interval_ns": [)";
+    append_number(out, (*p.interval_ns)[0]);
+    out += ", ";
+    append_number(out, (*p.interval_ns)[1]);
+    out += ']';
+  }
+  out += R"(, "domain": ")";
+  out += to_string(p.domain);
+  out += '"';
+  if (!p.outside.empty()) append_outside(out, p.outside);
+  if (!p.ignored.empty()) {
+    out += R"(, "ignored": [)";
+    for (std::size_t i = 0; i < p.ignored.size(); ++i) {
+      if (i) out += ", ";
+      append_escaped(out, p.ignored[i]);
+    }
+    out += ']';
+  }
+  if (!p.interval_ns) {
+    out += R"(, "interval_note": )";
+    append_escaped(out, p.interval_note);
+  }
   out += "}\n";
 }
 

@@ -385,6 +385,7 @@ ModelFile parse_model(const json& doc, const std::string& source) {
   }
   check_memory_features(m, source);
   m.kind = parse_kind(doc, version, m, source);
+  m.format_version = version;
   parse_network(doc, source, m);
   parse_trust(doc, version, source, m);
   m.provenance = need(doc, "provenance", source, "");

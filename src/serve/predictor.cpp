@@ -11,10 +11,16 @@
 
 #include "serve/model_dir.hpp"
 #include "serve/runner.hpp"
+#include "torp/json_text.hpp"
 #include "torp/log.hpp"
 
 namespace torp {
 namespace fs = std::filesystem;
+
+namespace {
+constexpr std::string_view kDefaultDevice = "wormhole_n300";  ///< preferred among equal priorities
+}  // namespace
+
 using json = nlohmann::json;
 
 fs::path resolve_models_dir(const std::optional<fs::path>& explicit_dir) {
@@ -98,11 +104,14 @@ struct Predictor::Impl {
     models.push_back(std::move(cm));
   }
 
-  /// After the last add(): candidates by priority, then id.
+  /// After the last add(): candidates by priority, then the default device's models, then id
+  /// (so that adding another device's models does not change today's answers).
   void index() {
     for (auto& v : models_by_op)
       std::sort(v.begin(), v.end(), [](const CompiledModel* a, const CompiledModel* b) {
-        return a->info.priority != b->info.priority ? a->info.priority > b->info.priority : a->info.id < b->info.id;
+        if (a->info.priority != b->info.priority) return a->info.priority > b->info.priority;
+        const bool da = a->info.device == kDefaultDevice, db = b->info.device == kDefaultDevice;
+        return da != db ? da : a->info.id < b->info.id;
       });
     for (const auto& m : models) infos.push_back(m->info);
   }
@@ -121,86 +130,132 @@ struct Predictor::Impl {
 
   void load_models(const std::vector<ModelFile>& files) {
     std::map<std::string, std::shared_ptr<Encoder>> encoders;
-    for (const auto& m : files) add(m, fs::path(), encoders);
+    for (const auto& m : files) add(parse_model(to_json(m), "model " + m.id), fs::path(), encoders);  // validated as if read
     index();
   }
 
-  /// Bind a query and choose its model; the model or the answer (an error).
-  std::variant<const CompiledModel*, Error> select(std::string_view op, const json& args, std::string_view model_id,
-                                                   Scratch& s) const {
+  /// The op index of any accepted spelling of an op name.
+  std::variant<std::size_t, Error> find_op(std::string_view op) const {
     auto it = op_by_name.find(op);
-    if (it == op_by_name.end()) {
-      it = op_by_name.find(canonical_op_name(op));
-      if (it == op_by_name.end())
-        return Error{ErrorCode::unknown_op, "no model knows op \"" + std::string(op) + "\"", "/op"};
-    }
-    const auto& candidates = models_by_op[it->second];
-    if (!model_id.empty()) {
-      auto m = by_id.find(model_id);
-      if (m == by_id.end())
-        return Error{ErrorCode::no_model, "no model with id \"" + std::string(model_id) + "\" is loaded", "/model"};
-      if (m->second->info.op != op_names[it->second])
-        return Error{ErrorCode::no_model,
-                     "model \"" + std::string(model_id) + "\" serves " + m->second->info.op + ", not " + op_names[it->second],
-                     "/model"};
-      const CompiledModel& pinned = *m->second;
-      if (auto e = pinned.encoder->bind(args, s.bindings)) return *e;
-      auto unmet = detail::first_unmet(pinned, s.bindings);
-      if (unmet.index() == 1) return std::get<1>(std::move(unmet));
-      if (const Expr* a = std::get<0>(unmet))
-        return Error{ErrorCode::no_model, "model \"" + std::string(model_id) + "\" does not cover this query",
-                     pinned.encoder->blame_path(a->id, s.bindings)};
-      return &pinned;
-    }
-    const Encoder* bound = nullptr;
-    for (const CompiledModel* m : candidates) {
+    if (it == op_by_name.end()) it = op_by_name.find(canonical_op_name(op));
+    if (it == op_by_name.end()) return Error{ErrorCode::unknown_op, "no model knows op \"" + std::string(op) + "\"", "/op"};
+    return it->second;
+  }
+
+  /// The pinned model, bound, if it serves op `op_index` and covers the query.
+  std::variant<const CompiledModel*, Error> select_pinned(std::size_t op_index, const json& args, std::string_view model_id,
+                                                          Scratch& s) const {
+    auto m = by_id.find(model_id);
+    if (m == by_id.end())
+      return Error{ErrorCode::no_model, "no model with id \"" + std::string(model_id) + "\" is loaded", "/model"};
+    const CompiledModel& pinned = *m->second;
+    if (pinned.info.op != op_names[op_index])
+      return Error{ErrorCode::no_model,
+                   "model \"" + std::string(model_id) + "\" serves " + pinned.info.op + ", not " + op_names[op_index],
+                   "/model"};
+    if (auto e = pinned.encoder->bind(args, s.bindings)) return *e;
+    auto unmet = detail::first_unmet(pinned, s.bindings);
+    if (unmet.index() == 1) return std::get<1>(std::move(unmet));
+    if (const Expr* a = std::get<0>(unmet))
+      return Error{ErrorCode::no_model, "model \"" + std::string(model_id) + "\" does not cover this query",
+                   pinned.encoder->blame_path(a->id, s.bindings)};
+    return &pinned;
+  }
+
+  /// The first candidate of op `op_index` (of `device` if given) that binds the query and applies.
+  /// A candidate whose encoder cannot bind the arguments is passed over; its error is the answer
+  /// only if no candidate binds.
+  std::variant<const CompiledModel*, Error> select_candidate(std::size_t op_index, const json& args,
+                                                             std::string_view device, Scratch& s) const {
+    const Encoder* bound = nullptr;   // the encoder whose bindings s holds
+    const Encoder* failed = nullptr;  // the last encoder that could not bind the arguments
+    std::optional<Error> bind_error;  // the first such error
+    bool any = false, bound_one = false;
+    for (const CompiledModel* m : models_by_op[op_index]) {
+      if (!device.empty() && m->info.device != device) continue;
+      any = true;
+      if (m->encoder.get() == failed) continue;
       if (bound != m->encoder.get()) {
-        if (auto e = m->encoder->bind(args, s.bindings)) return *e;
+        bound = nullptr;
+        if (auto e = m->encoder->bind(args, s.bindings)) {
+          if (!bind_error) bind_error = std::move(e);
+          failed = m->encoder.get();
+          continue;
+        }
         bound = m->encoder.get();
+        bound_one = true;
       }
       auto unmet = detail::first_unmet(*m, s.bindings);
       if (unmet.index() == 1) return std::get<1>(std::move(unmet));
       if (std::get<0>(unmet) == nullptr) return m;
     }
+    if (!any)
+      return Error{ErrorCode::no_model, "no loaded model of " + op_names[op_index] + " is for device \"" +
+                                            std::string(device) + "\"", "/device"};
+    if (!bound_one) return *bind_error;
+    return no_cover(op_index, device);
+  }
+
+  Error no_cover(std::size_t op_index, std::string_view device) const {
     std::string ids;
-    for (const CompiledModel* m : candidates) ids += (ids.empty() ? "" : ", ") + m->info.id;
-    return Error{ErrorCode::no_model, "no loaded model of " + op_names[it->second] + " covers this query (tried " + ids + ")",
+    for (const CompiledModel* m : models_by_op[op_index])
+      if (device.empty() || m->info.device == device) ids += (ids.empty() ? "" : ", ") + m->info.id;
+    return Error{ErrorCode::no_model, "no loaded model of " + op_names[op_index] + " covers this query (tried " + ids + ")",
                  "/args"};
   }
 
-  PredictResult predict(std::string_view op, const json& args, std::string_view model_id) const {
+  /// Bind a query and choose its model; the model or the answer (an error).
+  std::variant<const CompiledModel*, Error> select(std::string_view op, const json& args, const PredictOptions& o,
+                                                   Scratch& s) const {
+    auto op_index = find_op(op);
+    if (op_index.index() == 1) return std::get<1>(std::move(op_index));
+    if (!o.model.empty()) return select_pinned(std::get<0>(op_index), args, o.model, s);
+    return select_candidate(std::get<0>(op_index), args, o.device, s);
+  }
+
+  PredictResult predict(std::string_view op, const json& args, const PredictOptions& o) const {
     thread_local Scratch s;
-    auto chosen = select(op, args, model_id, s);
+    auto chosen = select(op, args, o, s);
     if (chosen.index() == 1) return std::get<1>(std::move(chosen));
     return detail::run(*std::get<0>(chosen), s);
   }
 
+  /// A string member of a query ("model", "device"): absent or null is empty.
+  static std::optional<Error> string_member(const json* v, const char* name, std::string_view& out) {
+    out = {};
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    if (!v->is_string())
+      return Error{ErrorCode::invalid_query, "\"" + std::string(name) + "\" must be a string", std::string("/") + name};
+    out = v->get_ref<const std::string&>();
+    return std::nullopt;
+  }
+
   /// The parts of a query object, or why it is not one.
-  static std::optional<Error> unpack(const json& q, std::string_view& op, const json*& args, std::string_view& model_id) {
+  static std::optional<Error> unpack(const json& q, std::string_view& op, const json*& args, PredictOptions& o) {
     if (!q.is_object()) return Error{ErrorCode::invalid_query, "a query must be a JSON object {\"op\", \"args\"}", ""};
-    const json *o = nullptr, *a = nullptr, *m = nullptr;
+    const json *op_value = nullptr, *a = nullptr, *m = nullptr, *d = nullptr;
     for (const auto& [key, value] : q.get_ref<const json::object_t&>()) {  // one pass over the query's members
-      if (key == "op") o = &value;
+      if (key == "op") op_value = &value;
       else if (key == "args") a = &value;
       else if (key == "model") m = &value;
+      else if (key == "device") d = &value;
     }
-    if (o == nullptr || !o->is_string()) return Error{ErrorCode::invalid_query, "query needs a string \"op\"", "/op"};
+    if (op_value == nullptr || !op_value->is_string())
+      return Error{ErrorCode::invalid_query, "query needs a string \"op\"", "/op"};
     if (a == nullptr) return Error{ErrorCode::invalid_query, "query needs an \"args\" object", "/args"};
-    model_id = {};
-    if (m != nullptr && !m->is_null()) {
-      if (!m->is_string()) return Error{ErrorCode::invalid_query, "\"model\" must be a model id string", "/model"};
-      model_id = m->get_ref<const std::string&>();
-    }
-    op = o->get_ref<const std::string&>();
+    if (auto e = string_member(m, "model", o.model)) return e;
+    if (auto e = string_member(d, "device", o.device)) return e;
+    op = op_value->get_ref<const std::string&>();
     args = a;
     return std::nullopt;
   }
 
   PredictResult predict_query(const json& q) const {
-    std::string_view op, model_id;
+    std::string_view op;
+    PredictOptions o;
     const json* args = nullptr;
-    if (auto e = unpack(q, op, args, model_id)) return *e;
-    return predict(op, *args, model_id);
+    if (auto e = unpack(q, op, args, o)) return *e;
+    return predict(op, *args, o);
   }
 
   /// One model's rows of a batch chunk: normalized inputs, what prepare() learned, answer index.
@@ -226,13 +281,14 @@ struct Predictor::Impl {
 
   /// Query `q` of a chunk: its answer now if it is an error, else one more row of its model.
   void encode_row(const json& q, Scratch& s, std::vector<Pending>& pending, std::vector<PredictResult>& results) const {
-    std::string_view op, model_id;
+    std::string_view op;
+    PredictOptions o;
     const json* args = nullptr;
-    if (auto e = unpack(q, op, args, model_id)) {
+    if (auto e = unpack(q, op, args, o)) {
       results.emplace_back(std::move(*e));
       return;
     }
-    auto chosen = select(op, *args, model_id, s);
+    auto chosen = select(op, *args, o, s);
     if (chosen.index() == 1) {
       results.emplace_back(std::get<1>(std::move(chosen)));
       return;
@@ -248,12 +304,12 @@ struct Predictor::Impl {
       return;
     }
     p.index.push_back(results.size());
-    p.prepared.push_back(prepared);
+    p.prepared.push_back(std::move(prepared));
     results.emplace_back(Prediction{});  // answered by run_rows
   }
 
   /// Every network of p's model over all its rows at once, then each row's answer.
-  static void run_rows(const Pending& p, std::vector<PredictResult>& results) {
+  static void run_rows(Pending& p, std::vector<PredictResult>& results) {
     thread_local std::vector<double> out, sum;
     const CompiledModel& m = *p.model;
     const std::size_t n = p.index.size();
@@ -279,7 +335,7 @@ struct Predictor::Impl {
     for (std::size_t c0 = 0; c0 < queries.size(); c0 += kChunk) {
       for (auto& p : pending) p.model = nullptr;
       for (std::size_t q = c0; q < std::min(queries.size(), c0 + kChunk); ++q) encode_row(queries[q], s, pending, results);
-      for (const Pending& p : pending)
+      for (Pending& p : pending)
         if (p.model != nullptr) run_rows(p, results);
     }
     return results;
@@ -322,10 +378,31 @@ PredictResult guarded(F&& f) noexcept {
 }  // namespace
 
 PredictResult Predictor::predict(std::string_view op, const json& args, std::string_view model_id) const {
-  return guarded([&] { return impl_->predict(op, args, model_id); });
+  return guarded([&] { return impl_->predict(op, args, PredictOptions{{}, model_id}); });
+}
+PredictResult Predictor::predict(std::string_view op, const json& args, const PredictOptions& options) const {
+  return guarded([&] { return impl_->predict(op, args, options); });
+}
+PredictResult Predictor::predict_text(std::string_view op, std::string_view args_json, const PredictOptions& options) const {
+  return guarded([&]() -> PredictResult {
+    const json args = parse_json(args_json);
+    if (args.is_discarded()) return Error{ErrorCode::invalid_query, "args is not valid JSON text", "/args"};
+    return impl_->predict(op, args, options);
+  });
 }
 PredictResult Predictor::predict(const json& query) const {
   return guarded([&] { return impl_->predict_query(query); });
+}
+
+const char* to_string(Domain d) {
+  switch (d) {
+    case Domain::seen: return "seen";
+    case Domain::inside: return "inside";
+    case Domain::outside: return "outside";
+    case Domain::unknown: return "unknown";
+    case Domain::analytical: return "analytical";
+  }
+  return "unknown";
 }
 
 std::vector<PredictResult> Predictor::predict_batch(std::span<const json> queries) const {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace torp::detail {
 
@@ -81,6 +82,79 @@ void compile_rules_and_baseline(const ModelFile& m, Encoder& enc, CompiledModel&
   for (const auto& name : m.baseline->features) cm.baseline_features.push_back(expr(enc, enc.feature(name)));
 }
 
+/// Input ranges, the correction limit and the lookups that make an answer "seen". Residual-memory
+/// inputs are not bounded: their values come from the model's own table.
+void compile_bounds(const ModelFile& m, CompiledModel& cm) {
+  cm.kind = m.kind;
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  if (m.input_range) {
+    cm.has_range = true;
+    for (std::size_t i = 0; i < cm.features.size(); ++i) {
+      const bool memory_input = cm.features[i].id < 0;
+      cm.range_lo.push_back(memory_input ? -inf : (*m.input_range)[i][0]);
+      cm.range_hi.push_back(memory_input ? inf : (*m.input_range)[i][1]);
+    }
+  }
+  if (m.correction_limit) {
+    cm.has_correction_limit = true;
+    cm.correction_lo = (*m.correction_limit)[0];
+    cm.correction_hi = (*m.correction_limit)[1];
+  }
+  if (m.memory)
+    for (const auto& l : m.memory->lookups) cm.lookup_seen.push_back(l.seen ? 1 : 0);
+}
+
+/// The interval band of every domain: the one place the fallback rule is made (documented in
+/// docs/query-format.md). A domain without a band of its own borrows: seen the inside band,
+/// outside the inside band widened twofold in log space; inside, analytical and unknown never
+/// borrow. Bands are kept as factors [e^lo, e^hi] (lo <= 0 <= hi, checked by parse_model).
+void compile_bands(const ModelFile& m, CompiledModel& cm) {
+  const char* none = m.kind == ModelKind::imported ? "imported model: no held-out data"
+                     : m.format_version < 2       ? "model file format 1 has no calibration"
+                                                  : "the model file has no calibration";
+  cm.interval_note.fill(none);
+  cm.interval_note[static_cast<std::size_t>(Domain::unknown)] =
+      m.kind == ModelKind::imported || m.format_version < 2 ? none : "the model file has no input ranges: domain unknown";
+  if (!m.calibration) return;
+  auto band = [&](const char* name, double widen) -> std::optional<std::array<double, 2>> {
+    auto it = m.calibration->domains.find(name);
+    if (it == m.calibration->domains.end()) return std::nullopt;
+    return std::array<double, 2>{std::exp(widen * it->second.lo), std::exp(widen * it->second.hi)};
+  };
+  auto set = [&](Domain d, std::optional<std::array<double, 2>> b) {
+    cm.band[static_cast<std::size_t>(d)] = b;
+    if (!b) cm.interval_note[static_cast<std::size_t>(d)] = "no calibration band for this domain";
+  };
+  set(Domain::seen, band("seen", 1.0) ? band("seen", 1.0) : band("inside", 1.0));
+  set(Domain::inside, band("inside", 1.0));
+  set(Domain::outside, band("outside", 1.0) ? band("outside", 1.0) : band("inside", 2.0));
+  set(Domain::analytical, band("analytical", 1.0));
+}
+
+/// The arguments none of the model's expressions read, and the JSON pointers of each subset of
+/// them (at most kMaxUnread are tracked; an op with more unread arguments reports the first ones).
+void compile_ignored(const Encoder& enc, CompiledModel& cm) {
+  constexpr std::size_t kMaxUnread = 10;
+  const std::vector<std::string> paths = EncoderAccess::argument_paths(enc);
+  std::vector<bool> read(paths.size(), false);
+  auto mark = [&](const Expr& e) {
+    if (e.id >= 0)
+      for (int a : EncoderAccess::arguments_read(enc, e.id)) read[static_cast<std::size_t>(a)] = true;
+  };
+  for (const auto* list : {&cm.features, &cm.applies_when, &cm.requires_, &cm.baseline_features})
+    for (const Expr& e : *list) mark(e);
+  for (const auto& key : cm.memory_lookups)
+    for (const Expr& e : key) mark(e);
+  mark(cm.baseline_group);
+  for (std::size_t a = 0; a < paths.size() && cm.unread_args.size() < kMaxUnread; ++a)
+    if (!read[a]) cm.unread_args.push_back(static_cast<int>(a));
+  cm.ignored_by_mask.resize(std::size_t{1} << cm.unread_args.size());
+  for (std::size_t mask = 0; mask < cm.ignored_by_mask.size(); ++mask)
+    for (std::size_t i = 0; i < cm.unread_args.size(); ++i)
+      if (mask & (std::size_t{1} << i))
+        cm.ignored_by_mask[mask].push_back("/args" + paths[static_cast<std::size_t>(cm.unread_args[i])]);
+}
+
 }  // namespace
 
 std::unique_ptr<CompiledModel> compile_model(const ModelFile& m, const std::shared_ptr<Encoder>& encoder,
@@ -92,6 +166,9 @@ std::unique_ptr<CompiledModel> compile_model(const ModelFile& m, const std::shar
   compile_memory(m, enc, *cm);
   compile_features(m, enc, *cm);
   compile_rules_and_baseline(m, enc, *cm);
+  compile_bounds(m, *cm);
+  compile_bands(m, *cm);
+  compile_ignored(enc, *cm);
   cm->encoder = encoder;
   cm->transform = m.transform;
   cm->mean = m.mean;
@@ -100,7 +177,8 @@ std::unique_ptr<CompiledModel> compile_model(const ModelFile& m, const std::shar
     cm->ensemble.emplace_back(n);
     cm->max_width = std::max(cm->max_width, cm->ensemble.back().max_width());
   }
-  cm->info = ModelInfo{m.id, enc.op(), file, m.priority, m.features, m.provenance};
+  cm->info = ModelInfo{m.id,         enc.op(), file, m.priority, m.device.value("name", std::string()),
+                       to_string(m.kind), m.features, m.provenance};
   return cm;
 }
 
@@ -131,7 +209,8 @@ std::optional<Error> check_requires(const CompiledModel& m, const Bindings& b) {
 std::optional<Error> look_up_memory(const CompiledModel& m, Scratch& s, Prepared& p) {
   const Bindings& b = s.bindings;
   s.memory.clear();
-  for (const auto& key : m.memory_lookups) {
+  for (std::size_t l = 0; l < m.memory_lookups.size(); ++l) {
+    const auto& key = m.memory_lookups[l];
     s.key.resize(key.size());
     for (std::size_t k = 0; k < key.size(); ++k) {
       if (b.poison[key[k].slot]) return why(m, b, key[k]);
@@ -141,11 +220,12 @@ std::optional<Error> look_up_memory(const CompiledModel& m, Scratch& s, Prepared
     s.memory.push_back(mean != nullptr ? *mean : 0.0);
     s.memory.push_back(mean != nullptr ? 1.0 : 0.0);
     p.memory_found = p.memory_found || mean != nullptr;
+    p.seen = p.seen || (mean != nullptr && m.lookup_seen[l]);
   }
   return std::nullopt;
 }
 
-std::optional<Error> encode_features(const CompiledModel& m, const Scratch& s, double* x) {
+std::optional<Error> encode_features(const CompiledModel& m, const Scratch& s, double* x, Prepared& p) {
   const Bindings& b = s.bindings;
   const std::size_t nf = m.features.size();
   for (std::size_t i = 0; i < nf; ++i) {
@@ -159,6 +239,10 @@ std::optional<Error> encode_features(const CompiledModel& m, const Scratch& s, d
     if (!std::isfinite(x[i]))
       return Error{ErrorCode::invalid_argument, "feature '" + m.info.features[i] + "' is not finite for this query",
                    f.id >= 0 ? m.encoder->blame_path(f.id, b) : std::string()};
+    if (m.has_range && !(x[i] >= m.range_lo[i] && x[i] <= m.range_hi[i])) {  // bounded extrapolation
+      p.outside.push_back(OutsideInput{m.info.features[i], x[i], {m.range_lo[i], m.range_hi[i]}});
+      x[i] = std::clamp(x[i], m.range_lo[i], m.range_hi[i]);
+    }
     x[i] = (x[i] - m.mean[i]) * m.inv_std[i];
   }
   return std::nullopt;
@@ -199,12 +283,28 @@ std::optional<Error> prepare(const CompiledModel& m, Scratch& s, double* x, Prep
   if (auto e = check_requires(m, s.bindings)) return e;
   if (m.memory)
     if (auto e = look_up_memory(m, s, p)) return e;
-  if (auto e = encode_features(m, s, x)) return e;
+  if (auto e = encode_features(m, s, x, p)) return e;
+  for (std::size_t i = 0; i < m.unread_args.size(); ++i)
+    if (s.bindings.args[static_cast<std::size_t>(m.unread_args[i])].given) p.ignored_mask |= 1u << i;
   if (!m.has_baseline) return std::nullopt;
   return compute_baseline(m, s.bindings, p.base);
 }
 
-PredictResult finish(const CompiledModel& m, double out, const Prepared& p) {
+namespace {
+
+/// The domain rule (docs/query-format.md): analytical models; else seen (a "seen" lookup hit);
+/// else unknown without input ranges; else outside if an input was beyond its range; else inside.
+Domain domain_of(const CompiledModel& m, const Prepared& p) {
+  if (m.kind == ModelKind::analytical) return Domain::analytical;
+  if (p.seen) return Domain::seen;
+  if (!m.has_range) return Domain::unknown;
+  return p.outside.empty() ? Domain::inside : Domain::outside;
+}
+
+}  // namespace
+
+PredictResult finish(const CompiledModel& m, double out, Prepared& p) {
+  if (m.has_correction_limit) out = std::clamp(out, m.correction_lo, m.correction_hi);
   const double runtime = m.transform == TargetTransform::log ? std::exp(out) * p.base : out;
   if (!(runtime > 0.0) || !std::isfinite(runtime))
     return Error{ErrorCode::model_output_invalid,
@@ -215,6 +315,12 @@ PredictResult finish(const CompiledModel& m, double out, const Prepared& p) {
   r.runtime_ns = runtime;
   r.model_id = m.info.id;
   r.memory_found = p.memory_found;
+  r.domain = domain_of(m, p);
+  const auto d = static_cast<std::size_t>(r.domain);
+  if (const auto& band = m.band[d]) r.interval_ns = std::array<double, 2>{runtime * (*band)[0], runtime * (*band)[1]};
+  else r.interval_note = m.interval_note[d];
+  if (r.domain == Domain::outside) r.outside = std::move(p.outside);
+  if (p.ignored_mask != 0) r.ignored = m.ignored_by_mask[p.ignored_mask];
   return r;
 }
 

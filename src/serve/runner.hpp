@@ -5,11 +5,14 @@
 // memory-slot mapping and one serving forward pass.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -20,6 +23,8 @@
 #include "torp/predictor.hpp"
 
 namespace torp::detail {
+
+inline constexpr std::size_t kDomains = 5;  ///< the values of torp::Domain
 
 /// Residual memory: fixed-length keys of doubles -> mean, in one open-addressing table (at most
 /// half full, linear probing). A lookup hashes the key and compares a few doubles in place.
@@ -72,6 +77,21 @@ struct CompiledModel {
   std::vector<double> inv_std, mean;
   std::vector<FastNetwork> ensemble;
   std::size_t max_width = 0;
+
+  // What makes an answer trustworthy (format 2; docs/query-format.md).
+  ModelKind kind = ModelKind::trained;
+  bool has_range = false;
+  std::vector<double> range_lo, range_hi;     ///< per network input (memory inputs: unbounded)
+  bool has_correction_limit = false;
+  double correction_lo = 0.0, correction_hi = 0.0;
+  std::vector<unsigned char> lookup_seen;     ///< per lookup: a hit makes the answer "seen"
+  /// Interval band [lo, hi] (log space) per Domain, after the fallback rule; none: no interval.
+  std::array<std::optional<std::array<double, 2>>, kDomains> band;
+  std::array<std::string_view, kDomains> interval_note;  ///< why a domain has no band
+  /// Arguments the model never reads: their Bindings::args indices and, per subset of them given
+  /// in a query (bit i: unread_args[i] given), the JSON pointers to report.
+  std::vector<int> unread_args;
+  std::vector<std::vector<std::string>> ignored_by_mask;
 };
 
 /// Compile `m` for serving with `encoder` (compiled from m's op spec and device, possibly shared
@@ -90,6 +110,9 @@ struct Scratch {
 struct Prepared {
   double base = 1.0;          ///< the analytical baseline (1 without one)
   bool memory_found = false;  ///< some residual-memory lookup found an entry
+  bool seen = false;          ///< a lookup marked "seen" found an entry
+  std::uint32_t ignored_mask = 0;    ///< CompiledModel::ignored_by_mask index
+  std::vector<OutsideInput> outside;  ///< inputs beyond their training range (clamped)
 };
 
 /// Whether a model covers a bound query: its first applies_when expression that does not hold
@@ -102,7 +125,7 @@ std::variant<const Expr*, Error> first_unmet(const CompiledModel& m, const Bindi
 std::optional<Error> prepare(const CompiledModel& m, Scratch& s, double* x, Prepared& p);
 
 /// The answer from the ensemble's mean output; never a non-positive or non-finite runtime.
-PredictResult finish(const CompiledModel& m, double out, const Prepared& p);
+PredictResult finish(const CompiledModel& m, double out, Prepared& p);
 
 /// prepare, the networks one query at a time, finish.
 PredictResult run(const CompiledModel& m, Scratch& s);

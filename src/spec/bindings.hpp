@@ -19,7 +19,8 @@ namespace torp {
 /// by bind(). Reuse one per thread: its buffers keep their capacity between queries.
 struct Bindings {
   struct Arg {
-    bool present = false;
+    bool present = false;                  // given, or absent with a default
+    bool given = false;                    // in the query and not null
     double number = 0.0;                   // int / float / bool / enum arguments
     TensorInfo tensor;                     // tensor arguments
     MemoryConfigInfo memory;               // memory_config arguments
@@ -34,8 +35,19 @@ struct Bindings {
   std::string path;  // scratch for JSON pointers (keeps its capacity between queries)
 };
 
-/// Where an expression's value lives in Bindings::values / Bindings::poison (the fast path for
-/// callers that read many values per query; poison != 0 means: ask Encoder::eval() for the error).
-int expr_slot(const Encoder& encoder, ExprId id);
+/// What the library's serving runner reads of a compiled encoder besides its public interface.
+struct EncoderAccess {
+  /// Where an expression's value lives in Bindings::values / Bindings::poison (the fast path for
+  /// callers that read many values per query; poison != 0 means: ask Encoder::eval() for the error).
+  static int slot(const Encoder& encoder, ExprId id);
+  /// The op's arguments, in Bindings::args order: their JSON pointers below the args object
+  /// ("/memory_config").
+  static std::vector<std::string> argument_paths(const Encoder& encoder);
+  /// Which arguments (Bindings::args indices, ascending) an expression reads, through its operands
+  /// and the defaults of the arguments it reads.
+  static std::vector<int> arguments_read(const Encoder& encoder, ExprId id);
+};
+
+inline int expr_slot(const Encoder& encoder, ExprId id) { return EncoderAccess::slot(encoder, id); }
 
 }  // namespace torp

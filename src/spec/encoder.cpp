@@ -1038,7 +1038,7 @@ struct Encoder::Impl {
     for (std::size_t i = 0; i < args.size(); ++i) {
       const ArgSpec& as = args[i];
       Bindings::Arg& a = b.args[i];
-      a.present = false;
+      a.present = a.given = false;
       auto it = q.find(as.name);
       if (it == q.end() || it->is_null()) {
         if (!as.optional)
@@ -1050,6 +1050,7 @@ struct Encoder::Impl {
         }
         continue;
       }
+      a.given = true;
       const json& v = *it;
       switch (as.type) {
         case ArgType::tensor: {
@@ -1161,7 +1162,38 @@ std::optional<Error> Encoder::eval_all(std::span<const ExprId> ids, const Bindin
   return std::nullopt;
 }
 
-int expr_slot(const Encoder& encoder, ExprId id) { return encoder.impl_->exprs.at(static_cast<std::size_t>(id)); }
+int EncoderAccess::slot(const Encoder& encoder, ExprId id) {
+  return encoder.impl_->exprs.at(static_cast<std::size_t>(id));
+}
+
+std::vector<std::string> EncoderAccess::argument_paths(const Encoder& encoder) {
+  std::vector<std::string> out;
+  for (const auto& a : encoder.impl_->args) out.push_back(a.path);
+  return out;
+}
+
+std::vector<int> EncoderAccess::arguments_read(const Encoder& encoder, ExprId id) {
+  const auto& im = *encoder.impl_;
+  std::vector<bool> read(im.args.size(), false), visited(im.nodes.size(), false);
+  std::vector<int> todo = {im.exprs.at(static_cast<std::size_t>(id))};
+  while (!todo.empty()) {
+    const int ni = todo.back();
+    todo.pop_back();
+    if (ni < 0 || visited[static_cast<std::size_t>(ni)]) continue;
+    visited[static_cast<std::size_t>(ni)] = true;
+    const Node& n = im.nodes[static_cast<std::size_t>(ni)];
+    if (n.kind != NodeKind::constant && n.arg >= 0) {
+      read[static_cast<std::size_t>(n.arg)] = true;
+      todo.push_back(im.args[static_cast<std::size_t>(n.arg)].default_id);
+    }
+    todo.push_back(n.default_node);
+    todo.insert(todo.end(), n.kids.begin(), n.kids.end());
+  }
+  std::vector<int> out;
+  for (std::size_t a = 0; a < read.size(); ++a)
+    if (read[a]) out.push_back(static_cast<int>(a));
+  return out;
+}
 
 std::string Encoder::blame_path(ExprId id, const Bindings& b) const {
   return impl_->blame(b, impl_->exprs.at(static_cast<std::size_t>(id)));

@@ -2,6 +2,8 @@
 // Tensor / MemoryConfig JSON in every form tt-metal and the reference write.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.hpp"
@@ -44,6 +46,16 @@ TEST(TensorJson, EmptyDimensionRejectedWithPath) {
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.error().code, ErrorCode::invalid_argument);
   EXPECT_EQ(t.error().path, "/args/input_tensor/logical_shape/1");
+}
+
+TEST(TensorJson, AnyZeroDimensionOfTtMetalsFormIsAnEmptyTensor) {
+  for (const auto& shape : std::vector<std::vector<int>>{{1, 1, 32, 0}, {1, 1, 0, 32}, {0, 1, 32, 32}}) {
+    auto t = parse_tensor(test::full_tensor(shape, 0, 0), "/args/input_tensor");
+    ASSERT_FALSE(t.ok()) << json(shape).dump();
+    EXPECT_EQ(t.error().code, ErrorCode::invalid_argument);
+    const auto zero = static_cast<std::size_t>(std::find(shape.begin(), shape.end(), 0) - shape.begin());
+    EXPECT_EQ(t.error().path, "/args/input_tensor/tensor_spec/logical_shape/" + std::to_string(zero));
+  }
 }
 
 TEST(TensorJson, EnumNamesEqualIntegers) {
