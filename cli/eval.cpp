@@ -60,6 +60,7 @@ int eval_command(const EvalCli& c) {
               << "x from their group's robust fit (implausible)\n";
   }
   std::cout << metrics_table(ev.metrics);
+  std::cout << interval_table(ev.intervals);
   const auto& ns = ev.metrics.at("not_served");
   if (ns.at("validation").get<std::size_t>() + ns.at("test").get<std::size_t>() > 0)
     std::cout << "not served by the model (left out above): " << ns.dump() << "\n";

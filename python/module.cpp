@@ -29,12 +29,13 @@ namespace {
 /// and never released: they must outlive static destruction, which runs after the interpreter.
 struct Types {
   py::object error;       ///< error(code, message, path) -> TorpError subclass instance
-  py::object prediction;  ///< Prediction(runtime_ns, model)
+  py::object prediction;  ///< Prediction(runtime_ns, model, interval_ns, domain, outside, ignored, interval_note)
+  py::object outside;     ///< OutsideInput(feature, value, trained)
 };
 const Types& types() {
   static const Types* t = [] {
     py::module_ m = py::module_::import("ttnn_op_runtime_predictor._types");
-    return new Types{m.attr("error"), m.attr("Prediction")};
+    return new Types{m.attr("error"), m.attr("Prediction"), m.attr("OutsideInput")};
   }();
   return *t;
 }
@@ -188,15 +189,43 @@ std::unique_ptr<torp::Predictor> load(const std::string& dir) {
   return p;
 }
 
-double predict(const torp::Predictor& p, const std::string& op, py::handle args, const std::optional<std::string>& model) {
+/// A Prediction as the package's record: Prediction(runtime_ns, model, interval_ns, domain,
+/// outside, ignored, interval_note).
+py::object record(const torp::Prediction& p) {
+  const Types& t = types();
+  py::object interval = p.interval_ns ? py::object(py::make_tuple((*p.interval_ns)[0], (*p.interval_ns)[1])) : py::none();
+  py::tuple outside(p.outside.size());
+  for (std::size_t i = 0; i < p.outside.size(); ++i) {
+    const auto& o = p.outside[i];
+    outside[i] = t.outside(std::string(o.feature), o.value, py::make_tuple(o.trained[0], o.trained[1]));
+  }
+  py::tuple ignored(p.ignored.size());
+  for (std::size_t i = 0; i < p.ignored.size(); ++i) ignored[i] = py::str(p.ignored[i]);
+  return t.prediction(p.runtime_ns, std::string(p.model_id), interval, torp::to_string(p.domain), outside, ignored,
+                      std::string(p.interval_note));
+}
+
+torp::Prediction answer(const torp::Predictor& p, const std::string& op, py::handle args,
+                        const std::optional<std::string>& model, const std::optional<std::string>& device) {
   json a;
   if (auto e = object_to_json(args, a, "args")) raise(*e);
   torp::PredictResult r = [&] {
     py::gil_scoped_release release;
-    return p.predict(op, a, model ? std::string_view(*model) : std::string_view());
+    return p.predict(op, a, torp::PredictOptions{device ? std::string_view(*device) : std::string_view(),
+                                                 model ? std::string_view(*model) : std::string_view()});
   }();
   if (!r) raise(r.error());
-  return r.value().runtime_ns;
+  return std::move(r.value());
+}
+
+double predict(const torp::Predictor& p, const std::string& op, py::handle args, const std::optional<std::string>& model,
+               const std::optional<std::string>& device) {
+  return answer(p, op, args, model, device).runtime_ns;
+}
+
+py::object predict_record(const torp::Predictor& p, const std::string& op, py::handle args,
+                          const std::optional<std::string>& model, const std::optional<std::string>& device) {
+  return record(answer(p, op, args, model, device));
 }
 
 /// Queries are converted and answered in chunks: the C++ batch path still runs its networks over
@@ -206,7 +235,6 @@ double predict(const torp::Predictor& p, const std::string& op, py::handle args,
 constexpr std::size_t kBatchChunk = 64;
 
 py::list predict_batch(const torp::Predictor& p, const py::iterable& queries) {
-  const Types& t = types();
   py::list out;
   std::vector<json> items;
   std::vector<std::pair<std::size_t, torp::Error>> unreadable;  // converted here, not by the Predictor
@@ -218,7 +246,7 @@ py::list predict_batch(const torp::Predictor& p, const py::iterable& queries) {
     }
     for (auto& [i, e] : unreadable) results[i] = std::move(e);
     for (const auto& r : results)
-      out.append(r ? t.prediction(r.value().runtime_ns, std::string(r.value().model_id)) : error_object(r.error()));
+      out.append(r ? record(r.value()) : error_object(r.error()));
     items.clear();
     unreadable.clear();
   };
@@ -284,7 +312,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("threads") = 0u, "Answer JSON Lines queries from stdin (or file) on stdout, as `torp predict`.");
   py::class_<torp::Predictor>(m, "Predictor")
       .def(py::init(&load), py::arg("models_dir"))
-      .def("predict", &predict, py::arg("op"), py::arg("args"), py::arg("model") = py::none())
+      .def("predict", &predict, py::arg("op"), py::arg("args"), py::arg("model") = py::none(),
+           py::arg("device") = py::none())
+      .def("predict_record", &predict_record, py::arg("op"), py::arg("args"), py::arg("model") = py::none(),
+           py::arg("device") = py::none())
       .def("predict_batch", &predict_batch, py::arg("queries"))
       .def("models", &models)
       .def_property_readonly("directory", [](const torp::Predictor& p) { return p.directory().string(); });

@@ -19,10 +19,10 @@ from ._core import __version__
 from ._predictor import BUNDLED_MODELS, Predictor, resolve_models_dir
 from ._reference import get_runtime_from_model
 from ._types import (InvalidArgumentError, InvalidQueryError, ModelFormatError, ModelOutputInvalidError,
-                     ModelVersionError, NoModelError, OpSpecError, Prediction, TorpError, TorpIOError,
-                     UnknownOpError)
+                     ModelVersionError, NoModelError, OpSpecError, OutsideInput, Prediction, TorpError,
+                     TorpIOError, UnknownOpError)
 
 __all__ = ["BUNDLED_MODELS", "InvalidArgumentError", "InvalidQueryError", "ModelFormatError",
-           "ModelOutputInvalidError", "ModelVersionError", "NoModelError", "OpSpecError", "Prediction",
+           "ModelOutputInvalidError", "ModelVersionError", "NoModelError", "OpSpecError", "OutsideInput", "Prediction",
            "Predictor", "TorpError", "TorpIOError", "UnknownOpError", "get_runtime_from_model",
            "resolve_models_dir"]

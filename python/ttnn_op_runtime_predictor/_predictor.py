@@ -46,21 +46,29 @@ class Predictor:
         """The directory the models were loaded from."""
         return self._core.directory
 
-    def predict(self, op: str, args: Args, model: Optional[str] = None) -> float:
+    def predict(self, op: str, args: Args, model: Optional[str] = None, device: Optional[str] = None) -> float:
         """The runtime in ns of ``op`` on ``args``.
 
         ``op`` is the TTNN name (``"ttnn.exp"``), the C++ name (``"ttnn::exp"``) or the short name
-        (``"exp"``); ``args`` a dict (or its JSON text); ``model`` pins a model id. Raises a
+        (``"exp"``); ``args`` a dict (or its JSON text); ``model`` pins a model id; ``device``
+        (e.g. ``"wormhole_n300"``) restricts the choice to that device's models. Raises a
         ``TorpError`` subclass for the error's code, with ``message`` and ``path``.
         """
-        return self._core.predict(op, args, model)
+        return self._core.predict(op, args, model, device)
+
+    def predict_record(self, op: str, args: Args, model: Optional[str] = None,
+                       device: Optional[str] = None) -> Prediction:
+        """As ``predict``, but the full answer: a ``Prediction`` with ``runtime_ns``, ``model``,
+        ``interval_ns``, ``domain``, ``outside``, ``ignored`` and ``interval_note``."""
+        return self._core.predict_record(op, args, model, device)
 
     def predict_batch(self, queries: Iterable[Query]) -> List[Union[Prediction, TorpError]]:
         """One answer per query, in order, without raising for a bad one.
 
         A query is a dict ``{"op": ..., "args": {...}, "model"?: ...}`` or its JSON text (a JSON
-        Lines line). An answer is a ``Prediction(runtime_ns, model)`` or the ``TorpError`` that
-        ``predict`` would have raised. Answers equal ``predict``'s exactly.
+        Lines line), optionally with ``"model"`` and ``"device"``. An answer is the full
+        ``Prediction`` record (as ``predict_record``) or the ``TorpError`` that ``predict`` would
+        have raised. Answers equal ``predict``'s exactly.
         """
         return self._core.predict_batch(queries)
 

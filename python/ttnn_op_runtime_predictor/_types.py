@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Result types: one exception class per TORP error code, and a batch item's success value.
 
-The C++ extension builds these objects (``error`` and ``Prediction``), so a code means the same
+The C++ extension builds these objects (``error``, ``Prediction`` and ``OutsideInput``), so a code means the same
 class whichever entry point raised it.
 """
-from typing import Dict, NamedTuple, Type
+from typing import Dict, NamedTuple, Optional, Tuple, Type
 
 
 class TorpError(Exception):
@@ -94,8 +94,30 @@ def error(code: str, message: str, path: str) -> TorpError:
     return cls(message, path) if cls is not None else TorpError(message, path, code)
 
 
+class OutsideInput(NamedTuple):
+    """A network input beyond its training range (it was clamped into it): the op-spec feature,
+    its value for the query and the ``[min, max]`` over the training configurations."""
+
+    feature: str
+    value: float
+    trained: Tuple[float, float]
+
+
 class Prediction(NamedTuple):
-    """A successful batch answer: the runtime in ns and the id of the model that answered."""
+    """A successful answer: the runtime in ns, the id of the model that answered, and how far to
+    trust it (docs/query-format.md).
+
+    ``interval_ns`` is ``(lo, hi)`` with lo <= runtime_ns <= hi, a prediction interval at the
+    model's calibrated coverage, or ``None`` (``interval_note`` says why). ``domain`` is
+    ``"seen"``, ``"inside"``, ``"outside"`` (``outside`` lists the inputs beyond the training
+    range), ``"unknown"`` or ``"analytical"``. ``ignored`` names the given arguments the model
+    never reads (JSON pointers such as ``"/args/memory_config"``).
+    """
 
     runtime_ns: float
     model: str
+    interval_ns: Optional[Tuple[float, float]] = None
+    domain: str = "unknown"
+    outside: Tuple[OutsideInput, ...] = ()
+    ignored: Tuple[str, ...] = ()
+    interval_note: str = ""

@@ -231,6 +231,8 @@ std::vector<ServedAnswer> serve_configurations(const ModelFile& model, const std
     if (!results[i]) continue;
     out[i].runtime_ns = results[i].value().runtime_ns;
     out[i].memory_found = results[i].value().memory_found;
+    out[i].domain = to_string(results[i].value().domain);
+    out[i].interval_ns = results[i].value().interval_ns;
   }
   return out;
 }
@@ -311,12 +313,41 @@ Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const Eva
   }
   e.metrics = split_metrics(e.predicted, e.configs, e.split, e.plausibility.plausible,
                             model.memory ? &memory_hit : nullptr);
+  e.intervals = interval_metrics(e, e.split.test);
   return e;
 }
 
 std::string part_of(const Split& split, std::size_t i) {
   auto in = [&](const std::vector<std::size_t>& part) { return std::binary_search(part.begin(), part.end(), i); };
   return in(split.test) ? "test" : in(split.validation) ? "validation" : "train";
+}
+
+json interval_metrics(const Evaluation& e, const std::vector<std::size_t>& part) {
+  struct Tally {
+    std::size_t n = 0, covered = 0;
+    std::vector<double> widths;
+  };
+  std::map<std::string, Tally> by_domain;
+  for (std::size_t i : part) {
+    const ServedAnswer& a = e.served[i];
+    if (std::isnan(a.runtime_ns) || !e.plausibility.plausible[i]) continue;
+    Tally& t = by_domain[a.domain];
+    ++t.n;
+    if (!a.interval_ns) continue;
+    const auto [lo, hi] = *a.interval_ns;
+    t.covered += lo <= e.configs[i].label_ns && e.configs[i].label_ns <= hi ? 1 : 0;
+    t.widths.push_back((hi - lo) / a.runtime_ns);
+  }
+  json out = json::object();
+  for (auto& [domain, t] : by_domain) {
+    std::sort(t.widths.begin(), t.widths.end());
+    const bool any = !t.widths.empty();
+    out[domain] = {{"n", t.n},
+                   {"with_interval", t.widths.size()},
+                   {"coverage", any ? json(static_cast<double>(t.covered) / static_cast<double>(t.widths.size())) : json()},
+                   {"median_width", any ? json(quantile(t.widths, 0.5)) : json()}};
+  }
+  return out;
 }
 
 void write_predictions(const Evaluation& e, std::ostream& out) {
@@ -327,7 +358,9 @@ void write_predictions(const Evaluation& e, std::ostream& out) {
                          {"label_ns", e.configs[i].label_ns},
                          {"plausible", static_cast<bool>(e.plausibility.plausible[i])},
                          {"runtime_ns", std::isnan(a.runtime_ns) ? json(nullptr) : json(a.runtime_ns)},
-                         {"memory_found", a.memory_found}};
+                         {"memory_found", a.memory_found},
+                         {"domain", a.domain},
+                         {"interval_ns", a.interval_ns ? json(*a.interval_ns) : json(nullptr)}};
     out << record.dump() << '\n';
   }
 }

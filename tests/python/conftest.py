@@ -84,12 +84,21 @@ def cli_answers(queries, models=MODELS):
     return answers
 
 
+def record_of(cli):
+    """The Python record of a CLI ok answer: every field of the JSON line."""
+    interval = cli.get("interval_ns")
+    return torp.Prediction(
+        cli["runtime_ns"], cli["model"], None if interval is None else tuple(interval), cli["domain"],
+        tuple(torp.OutsideInput(o["feature"], o["value"], tuple(o["trained"])) for o in cli.get("outside", [])),
+        tuple(cli.get("ignored", [])), cli.get("interval_note", ""))
+
+
 def assert_same_answer(cli, python):
     """A CLI answer equals a Python one (a runtime or a raised/returned TorpError): runtimes bit
     for bit (the CLI prints the shortest text that round-trips the double), errors field for field."""
     if cli["status"] == "ok":
         if isinstance(python, torp.Prediction):
-            assert python == (cli["runtime_ns"], cli["model"])
+            assert python == record_of(cli)
         else:
             assert python == cli["runtime_ns"]
     else:

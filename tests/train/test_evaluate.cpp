@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "support/fixtures.hpp"
@@ -184,4 +185,39 @@ TEST(EvaluateModel, OptionsComeFromProvenance) {
   EXPECT_DOUBLE_EQ(o.reject_factor, 2.0);
   const EvaluationOptions d = evaluation_options(test::tiny_exp_model());
   EXPECT_EQ(d.seed, 1u);
+}
+
+TEST(EvaluateIntervals, CoverageAndWidthPerDomainAreTheServedIntervals) {
+  ModelFile m = test::tiny_exp_model();
+  m.input_range = std::vector<std::array<double, 2>>{{0.0, 1.0}, {0.0, 1.0}, {0.0, 1.0}, {0.0, 1.0}};
+  Calibration c;
+  c.domains["inside"] = {-0.2, 0.3, 10};
+  c.domains["outside"] = {-0.5, 0.6, 10};
+  m.calibration = c;
+  const Dataset d = load_dataset(test::source_dir() / "tests/data/exp_slice.jsonl");
+  const Evaluation ev = evaluate_model(m, d, EvaluationOptions{});
+  std::map<std::string, std::pair<std::size_t, std::size_t>> by_hand;  // domain -> (n, covered)
+  for (std::size_t i : ev.split.test) {
+    const ServedAnswer& a = ev.served[i];
+    if (std::isnan(a.runtime_ns) || !ev.plausibility.plausible[i]) continue;
+    ASSERT_TRUE(a.interval_ns.has_value());
+    EXPECT_LE((*a.interval_ns)[0], a.runtime_ns);
+    EXPECT_GE((*a.interval_ns)[1], a.runtime_ns);
+    auto& t = by_hand[a.domain];
+    ++t.first;
+    t.second += (*a.interval_ns)[0] <= ev.configs[i].label_ns && ev.configs[i].label_ns <= (*a.interval_ns)[1];
+  }
+  ASSERT_FALSE(by_hand.empty());
+  ASSERT_EQ(ev.intervals.size(), by_hand.size());
+  for (const auto& [domain, t] : by_hand) {
+    const json& j = ev.intervals.at(domain);
+    EXPECT_EQ(j["n"].get<std::size_t>(), t.first);
+    EXPECT_DOUBLE_EQ(j["coverage"].get<double>(), static_cast<double>(t.second) / static_cast<double>(t.first));
+    const double width = domain == "inside" ? std::exp(0.3) - std::exp(-0.2) : std::exp(0.6) - std::exp(-0.5);
+    EXPECT_NEAR(j["median_width"].get<double>(), width, 1e-12);
+  }
+  EXPECT_NE(interval_table(ev.intervals).find("coverage"), std::string::npos);
+  const std::string html = html_report(m, ev, "exp_slice.jsonl");
+  EXPECT_NE(html.find("Largest test errors among plausible labels"), std::string::npos);
+  EXPECT_NE(html.find("Prediction intervals"), std::string::npos);
 }

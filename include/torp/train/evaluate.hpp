@@ -3,7 +3,9 @@
 // plausibility rule, relative-error metrics and the HTML report.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <iosfwd>
 #include <limits>
 #include <string>
@@ -64,6 +66,8 @@ PlausibilityResult judge_plausibility(const std::vector<Configuration>& configs,
 struct ServedAnswer {
   double runtime_ns = std::numeric_limits<double>::quiet_NaN();  ///< NaN where not served
   bool memory_found = false;  ///< Prediction::memory_found
+  std::string domain;         ///< to_string(Prediction::domain); "" where not served
+  std::optional<std::array<double, 2>> interval_ns;  ///< Prediction::interval_ns
 };
 /// Every configuration answered by a Predictor built from `model` (Predictor(std::vector<ModelFile>),
 /// query {"op", "args", "model": model.id}, through predict_batch): the served answers bit for
@@ -106,7 +110,14 @@ struct Evaluation {
   std::vector<ServedAnswer> served;    ///< per configuration, as the Predictor answers
   std::vector<double> predicted;       ///< per configuration, served[i].runtime_ns
   nlohmann::json metrics;              ///< split_metrics()
+  nlohmann::json intervals;            ///< interval_metrics() of the test part
 };
+
+/// How the served intervals fare on the configurations `part` with plausible labels, per answer
+/// domain: {"<domain>": {"n", "with_interval", "coverage" (share of labels inside [lo, hi] among
+/// those with an interval, null without), "median_width" (median of (hi - lo) / runtime, null
+/// without)}}.
+nlohmann::json interval_metrics(const Evaluation& e, const std::vector<std::size_t>& part);
 /// Aggregate `data`, split it as `options` say, judge plausibility and predict every configuration.
 Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const EvaluationOptions& options);
 
@@ -114,12 +125,16 @@ Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const Eva
 std::string part_of(const Split& split, std::size_t i);
 
 /// One JSON line per configuration, in key order: {"part", "args", "label_ns", "plausible",
-/// "runtime_ns" (the served answer, null where not served), "memory_found"}. Numbers are written
+/// "runtime_ns" (the served answer, null where not served), "memory_found", "domain",
+/// "interval_ns" (null without)}. Numbers are written
 /// with 17 significant digits: read back, they equal the served doubles exactly.
 void write_predictions(const Evaluation& e, std::ostream& out);
 
 /// Plain-text table of split_metrics() (one row per part present, aligned columns).
 std::string metrics_table(const nlohmann::json& metrics);
+
+/// Plain-text table of interval_metrics(): per domain n, coverage and median relative width.
+std::string interval_table(const nlohmann::json& intervals);
 
 /// A self-contained HTML page (inline CSS and SVG, no scripts): model summary, metrics table,
 /// predicted-vs-measured log-log scatter of the test configurations (implausible labels drawn
