@@ -317,8 +317,9 @@ SweepMap compile_sweep(const json& spec) {
                         " has no \"sweep\" block mapping sweep parameters to arguments",
                     "/sweep");
   for (auto it = sw->begin(); it != sw->end(); ++it)
-    if (it.key() != "args" && it.key() != "let" && it.key() != "notes")
-      throw TorpError(ErrorCode::op_spec, "unknown key \"" + it.key() + "\" (args, let, notes)", "/sweep/" + it.key());
+    if (it.key() != "args" && it.key() != "let" && it.key() != "notes" && it.key() != "module" && it.key() != "inverse")
+      throw TorpError(ErrorCode::op_spec, "unknown key \"" + it.key() + "\" (args, let, notes, module, inverse)",
+                      "/sweep/" + it.key());
   SweepMap m;
   if (auto let = sw->find("let"); let != sw->end()) {
     if (!let->is_object()) throw TorpError(ErrorCode::op_spec, "\"let\" maps names to expressions", "/sweep/let");
@@ -779,6 +780,13 @@ void SweepDataset::save(const fs::path& file, bool overwrite, const std::functio
   for (const Row& r : rows) w.add(prefix[r.vector], r.kernel_duration_ns);
   if (before_commit) before_commit();
   w.commit();
+}
+
+json sweep_vector_args(const json& op_spec, const json& vector) {
+  const SweepMap map = compile_sweep(op_spec);
+  Result<json> a = map_args(map, vector);
+  if (!a) throw TorpError(ErrorCode::dataset, a.error().message);
+  return a.value();
 }
 
 json decode_sweep_value(const json& value) {

@@ -129,6 +129,11 @@ SweepDataset import_sweep(const std::filesystem::path& vectors, const std::vecto
                           const nlohmann::json& op_spec, const nlohmann::json& device, const SweepOptions& options,
                           SweepImportReport* report);
 
+/// The op's arguments for one sweep vector, as import_sweep() maps them with the op spec's
+/// "sweep" block. Throws TorpError(op_spec) for a bad block, TorpError(dataset) if the vector
+/// does not map.
+nlohmann::json sweep_vector_args(const nlohmann::json& op_spec, const nlohmann::json& vector);
+
 /// A sweep parameter value in its plain JSON form: Python literal strings ("[1, 1, 32, 64]",
 /// "(1, 2)", "True", "32", "None", "{'a': 'b'}") are decoded, recursively; anything else is
 /// returned unchanged. Exposed for tests.
