@@ -14,6 +14,9 @@ void add_dataset(CLI::App& root);
 void add_train(CLI::App& root);
 void add_eval(CLI::App& root);
 void add_import_mlpack(CLI::App& root);
+void add_drift(CLI::App& root);
+void add_suggest(CLI::App& root);
+void add_regenerate(CLI::App& root);
 #endif
 
 }  // namespace torp::cli

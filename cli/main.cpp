@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   torp::cli::add_dataset(root);
   torp::cli::add_train(root);
   torp::cli::add_eval(root);
+  torp::cli::add_drift(root);
+  torp::cli::add_suggest(root);
+  torp::cli::add_regenerate(root);
   torp::cli::add_import_mlpack(root);
 #endif
   if (argc < 2) {
