@@ -297,6 +297,10 @@ void answer_json_lines(const std::string& models_dir, const std::optional<std::s
 
 }  // namespace
 
+#ifdef TORP_WITH_TRAINING
+void register_training(py::module_& m);  // python/training.cpp
+#endif
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "TORP's C++ predictor; use the ttnn_op_runtime_predictor package, which wraps it.";
   m.attr("__version__") = TORP_VERSION;
@@ -319,4 +323,7 @@ PYBIND11_MODULE(_core, m) {
       .def("predict_batch", &predict_batch, py::arg("queries"))
       .def("models", &models)
       .def_property_readonly("directory", [](const torp::Predictor& p) { return p.directory().string(); });
+#ifdef TORP_WITH_TRAINING
+  register_training(m);
+#endif
 }

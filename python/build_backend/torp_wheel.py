@@ -10,7 +10,9 @@ interpreter.
 ``TORP_BUILD_DIR=<CMake build dir>`` reuses a configured build tree (the tests set it): its
 ``_core`` target is brought up to date and packed when it was built for this interpreter's ABI.
 Otherwise the extension is built in ``build/wheel-<python tag>`` of the source tree, with only
-the serving library and the Python module enabled.
+the serving library and the Python module enabled; ``TORP_WHEEL_TRAINING=ON`` also links the
+training libraries (Armadillo), which gives the package from_sweep, train, evaluate, drift,
+suggest and regenerate.
 """
 import base64
 import hashlib
@@ -66,7 +68,8 @@ def _run(cmd):
 def configure_command(source, build):
     """CMake configuration of the extension alone, for this interpreter."""
     return ["cmake", "-S", source, "-B", build, "-DCMAKE_BUILD_TYPE=Release", f"-DPython3_EXECUTABLE={sys.executable}",
-            "-DTORP_BUILD_PYTHON=ON", "-DTORP_BUILD_TRAINING=OFF", "-DTORP_BUILD_CLI=OFF", "-DTORP_BUILD_TESTS=OFF",
+            "-DTORP_BUILD_PYTHON=ON",
+            "-DTORP_BUILD_TRAINING=" + ("ON" if os.environ.get("TORP_WHEEL_TRAINING", "OFF").upper() == "ON" else "OFF"), "-DTORP_BUILD_CLI=OFF", "-DTORP_BUILD_TESTS=OFF",
             "-DTORP_BUILD_BENCH=OFF", "-DTORP_INSTALL=OFF"]
 
 

@@ -18,11 +18,12 @@ Every failure raises a ``TorpError`` subclass with ``code``, ``message`` and ``p
 from ._core import __version__
 from ._predictor import BUNDLED_MODELS, Predictor, resolve_models_dir
 from ._reference import get_runtime_from_model
-from ._types import (InvalidArgumentError, InvalidQueryError, ModelFormatError, ModelOutputInvalidError,
+from ._training import drift, evaluate, from_sweep, regenerate, suggest, train
+from ._types import (DatasetError, InvalidArgumentError, InvalidQueryError, ModelFormatError, ModelOutputInvalidError,
                      ModelVersionError, NoModelError, OpSpecError, OutsideInput, Prediction, TorpError,
-                     TorpIOError, UnknownOpError)
+                     TorpIOError, TrainingError, UnknownOpError)
 
-__all__ = ["BUNDLED_MODELS", "InvalidArgumentError", "InvalidQueryError", "ModelFormatError",
+__all__ = ["BUNDLED_MODELS", "DatasetError", "InvalidArgumentError", "InvalidQueryError", "ModelFormatError",
            "ModelOutputInvalidError", "ModelVersionError", "NoModelError", "OpSpecError", "OutsideInput", "Prediction",
-           "Predictor", "TorpError", "TorpIOError", "UnknownOpError", "get_runtime_from_model",
-           "resolve_models_dir"]
+           "Predictor", "TorpError", "TorpIOError", "TrainingError", "UnknownOpError", "drift", "evaluate",
+           "from_sweep", "get_runtime_from_model", "regenerate", "resolve_models_dir", "suggest", "train"]

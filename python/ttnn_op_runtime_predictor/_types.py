@@ -78,14 +78,27 @@ class OpSpecError(TorpError):
 
 
 class TorpIOError(TorpError):
-    """A model directory or file could not be read."""
+    """A model directory or file could not be read (or written)."""
 
     code = "io"
 
 
+class DatasetError(TorpError):
+    """A dataset or sweep file is malformed."""
+
+    code = "dataset"
+
+
+class TrainingError(TorpError):
+    """Training could not proceed (e.g. too few configurations)."""
+
+    code = "training"
+
+
 _CLASS_BY_CODE: Dict[str, Type[TorpError]] = {
     c.code: c for c in (UnknownOpError, NoModelError, InvalidArgumentError, ModelOutputInvalidError,
-                        InvalidQueryError, ModelFormatError, ModelVersionError, OpSpecError, TorpIOError)}
+                        InvalidQueryError, ModelFormatError, ModelVersionError, OpSpecError, TorpIOError,
+                        DatasetError, TrainingError)}
 
 
 def error(code: str, message: str, path: str) -> TorpError:
