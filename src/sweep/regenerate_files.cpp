@@ -24,8 +24,7 @@ RegenerateResult regenerate_files(const RegenerateInputs& in, const nlohmann::js
     if (d.rows.empty()) throw TorpError(ErrorCode::dataset, "no usable result records in the sweep output");
     AtomicFile rf(in.work / "dataset.report.json", in.force);
     rf.stream() << rep.to_json().dump(1) << "\n";
-    d.save(dataset_file, in.force);
-    rf.commit();
+    d.save(dataset_file, in.force, [&rf] { rf.commit(); });  // report first, dataset last
     if (o.train.progress) o.train.progress("imported " + std::to_string(d.rows.size()) + " rows to " + dataset_file.string());
   }
   o.train.dataset_file = dataset_file.string();
