@@ -77,6 +77,13 @@ class Encoder {
   std::unique_ptr<Impl> impl_;
 };
 
+/// An op-spec family: one file whose "members" object maps op names to what differs per op
+/// ({"features": {name: expression}, "args": {...}, "aliases": [...], "description": "..."}).
+/// Returns one plain spec per member (the file without "members", "op" set to the member, its
+/// features and args added to or replacing the family's), in the file's member order. A spec without "members" is returned
+/// as the only element. Throws TorpError(op_spec) on a malformed "members".
+std::vector<nlohmann::json> expand_op_family(const nlohmann::json& spec);
+
 /// The canonical op name for any accepted spelling: "ttnn::transformer::x" -> "ttnn.transformer.x".
 std::string canonical_op_name(std::string_view name);
 

@@ -71,7 +71,8 @@ struct ModelInfo {
 
 /// Where models are looked up when no directory is given: `explicit_dir` if set, else
 /// $TORP_MODELS, else <prefix>/share/torp/models next to the installed library or executable,
-/// else ./models. Returns the first candidate that exists (or the last one tried, for messages).
+/// else the install prefix's share/torp/models the library was configured for (a static library
+/// linked into another program), else ./models. Returns the first candidate that exists (or the last one tried, for messages).
 std::filesystem::path resolve_models_dir(const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
 
 /// The directories models are loaded from: `explicit_dirs` if not empty (--models, repeatable),

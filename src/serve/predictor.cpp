@@ -36,6 +36,11 @@ fs::path resolve_models_dir(const std::optional<fs::path>& explicit_dir) {
       if (fs::is_directory(installed, ec)) return installed;
     }
   }
+#ifdef TORP_INSTALLED_MODELS_DIR
+  // The install prefix this library was configured for (a static library linked into a consumer
+  // elsewhere: dladdr names the consumer's executable).
+  if (std::error_code ec; fs::is_directory(fs::path(TORP_INSTALLED_MODELS_DIR), ec)) return fs::path(TORP_INSTALLED_MODELS_DIR);
+#endif
   return fs::path("models");
 }
 

@@ -22,7 +22,9 @@ struct Bindings {
     bool present = false;                  // given, or absent with a default
     bool given = false;                    // in the query and not null
     double number = 0.0;                   // int / float / bool / enum arguments
-    TensorInfo tensor;                     // tensor arguments
+    bool is_tensor = false;                // tensor / tensor_list, or a tensor_or_number given a tensor
+    TensorInfo tensor;                     // tensor arguments (a tensor list: its first element)
+    std::vector<TensorInfo> list;          // tensor_list arguments
     MemoryConfigInfo memory;               // memory_config arguments
     const nlohmann::json* object = nullptr;  // object arguments (fields read on demand)
   };

@@ -23,7 +23,10 @@ using json = nlohmann::json;
   throw TorpError(ErrorCode::op_spec, std::move(msg), std::move(path));
 }
 
-enum class ArgType { tensor, memory_config, integer, number, boolean, enumeration, object };
+enum class ArgType { tensor, memory_config, integer, number, boolean, enumeration, object, tensor_or_number, tensor_list };
+
+/// Arguments whose members are tensor properties.
+bool tensor_like(ArgType t) { return t == ArgType::tensor || t == ArgType::tensor_or_number || t == ArgType::tensor_list; }
 
 struct FieldSpec {
   std::string name;
@@ -48,7 +51,8 @@ struct ArgSpec {
 
 enum class TProp : std::uint8_t {
   present, rank, volume, tiles, height, width, dtype, layout, buffer_type, memory_layout, sharded,
-  shard_cores, shard_grid_x, shard_grid_y, shard_height, shard_width, shard_orientation
+  shard_cores, shard_grid_x, shard_grid_y, shard_height, shard_width, shard_orientation,
+  is_tensor, count, total_tiles, total_volume
 };
 
 struct TPropName {
@@ -64,10 +68,12 @@ constexpr TPropName kTensorProps[] = {
     {"sharded", TProp::sharded},           {"shard_cores", TProp::shard_cores},
     {"shard_grid_x", TProp::shard_grid_x}, {"shard_grid_y", TProp::shard_grid_y},
     {"shard_height", TProp::shard_height}, {"shard_width", TProp::shard_width},
-    {"shard_orientation", TProp::shard_orientation}};
+    {"shard_orientation", TProp::shard_orientation}, {"is_tensor", TProp::is_tensor},
+    {"count", TProp::count},               {"total_tiles", TProp::total_tiles},
+    {"total_volume", TProp::total_volume}};
 
 enum class Fn : std::uint8_t {
-  ceil, floor, round, log, log2, exp, sqrt, abs, min, max, pow, if_, select, in, ceil_div, dtype_bytes
+  ceil, floor, round, log, log2, exp, sqrt, abs, min, max, pow, if_, select, in, ceil_div, dtype_bytes, value_or
 };
 struct FnName {
   const char* name;
@@ -81,7 +87,7 @@ constexpr FnName kFunctions[] = {
     {"select", Fn::select, 3, 127},
     {"max", Fn::max, 2, 64},          {"pow", Fn::pow, 2, 2},     {"if", Fn::if_, 3, 3},
     {"in", Fn::in, 2, 64},            {"ceil_div", Fn::ceil_div, 2, 2},
-    {"dtype_bytes", Fn::dtype_bytes, 1, 1}};
+    {"dtype_bytes", Fn::dtype_bytes, 1, 1}, {"value_or", Fn::value_or, 2, 2}};
 
 enum class NodeKind : std::uint8_t {
   constant, scalar_arg, arg_present, tensor_prop, tensor_dim, object_field, neg, not_,
@@ -123,7 +129,10 @@ ArgType parse_arg_type(const std::string& s, const std::string& path) {
   if (s == "bool") return ArgType::boolean;
   if (s == "enum") return ArgType::enumeration;
   if (s == "object") return ArgType::object;
-  spec_error("unknown argument type '" + s + "' (expected tensor, memory_config, int, float, bool, enum or object)",
+  if (s == "tensor_or_number") return ArgType::tensor_or_number;
+  if (s == "tensor_list") return ArgType::tensor_list;
+  spec_error("unknown argument type '" + s +
+                 "' (expected tensor, tensor_or_number, tensor_list, memory_config, int, float, bool, enum or object)",
              path);
 }
 
@@ -141,6 +150,8 @@ const char* type_word(ArgType t) {
     case ArgType::boolean: return "a boolean";
     case ArgType::enumeration: return "an enum value (integer or name)";
     case ArgType::object: return "an object";
+    case ArgType::tensor_or_number: return "a tensor object or a number";
+    case ArgType::tensor_list: return "an array of tensor objects";
   }
   return "?";
 }
@@ -177,6 +188,33 @@ std::optional<double> read_scalar(const json& v, ArgType t, EnumKind ek) {
 }
 
 }  // namespace
+
+std::vector<json> expand_op_family(const json& spec) {
+  auto members = spec.find("members");
+  if (!spec.is_object() || members == spec.end()) return {spec};
+  if (!members->is_object() || members->empty())
+    spec_error("\"members\" must be a non-empty object of op name -> {features, aliases, description}", "/members");
+  std::vector<json> out;
+  for (auto it = members->begin(); it != members->end(); ++it) {
+    const std::string path = "/members/" + it.key();
+    if (!it->is_object()) spec_error("a family member must be an object", path);
+    json one = spec;
+    one.erase("members");
+    one["op"] = it.key();
+    for (const char* key : {"aliases", "description"})
+      if (it->contains(key)) one[key] = (*it)[key];
+    if (auto ar = it->find("args"); ar != it->end()) {
+      if (!ar->is_object()) spec_error("a member's args must be an object", path + "/args");
+      for (auto ai = ar->begin(); ai != ar->end(); ++ai) one["args"][ai.key()] = ai.value();
+    }
+    if (auto f = it->find("features"); f != it->end()) {
+      if (!f->is_object()) spec_error("a member's features must be an object", path + "/features");
+      for (auto fi = f->begin(); fi != f->end(); ++fi) one["features"][fi.key()] = fi.value();
+    }
+    out.push_back(std::move(one));
+  }
+  return out;
+}
 
 std::string canonical_op_name(std::string_view name) {
   std::string s(name);
@@ -431,9 +469,9 @@ struct Encoder::Impl {
           n.kind = NodeKind::arg_present;
           return add(std::move(n));
         }
-        if (as.type == ArgType::tensor || as.type == ArgType::memory_config) {
+        if (tensor_like(as.type) || as.type == ArgType::memory_config) {
           if (member == "dim" || member == "dim_or") {
-            if (as.type != ArgType::tensor) fail("dim() applies to tensors only");
+            if (!tensor_like(as.type)) fail("dim() applies to tensors only");
             if (!eat("(")) fail("expected '(' after " + member);
             n.kind = NodeKind::tensor_dim;
             n.kids = call_args();
@@ -446,7 +484,10 @@ struct Encoder::Impl {
           if (p == std::end(kTensorProps)) fail("unknown tensor property '" + member + "'");
           n.kind = NodeKind::tensor_prop;
           n.prop = p->prop;
-          n.of_tensor = as.type == ArgType::tensor;
+          n.of_tensor = tensor_like(as.type);
+          if ((p->prop == TProp::count || p->prop == TProp::total_tiles || p->prop == TProp::total_volume) &&
+              as.type != ArgType::tensor_list)
+            fail("'" + member + "' applies to tensor lists only");
           return add(std::move(n));
         }
         if (as.type == ArgType::object) {
@@ -463,7 +504,8 @@ struct Encoder::Impl {
       // bare name: scalar argument, feature, enum constant
       if (int ai = im.arg_index(name); ai >= 0) {
         const ArgSpec& as = im.args[ai];
-        if (as.type == ArgType::tensor || as.type == ArgType::memory_config || as.type == ArgType::object)
+        if (as.type == ArgType::tensor || as.type == ArgType::tensor_list || as.type == ArgType::memory_config ||
+            as.type == ArgType::object)
           fail("argument '" + name + "' is not a scalar; use a member such as " + name + ".present");
         Node n;
         n.kind = NodeKind::scalar_arg;
@@ -658,6 +700,7 @@ struct Encoder::Impl {
           return base;
       }
     }
+    if (as.type == ArgType::tensor_list) base += "/0";
     const TensorInfo& t = b.args[ai].tensor;
     switch (p) {
       case TProp::dtype: return base + t.dtype_path;
@@ -679,7 +722,11 @@ struct Encoder::Impl {
       out = a.present ? 1.0 : 0.0;
       return true;
     }
-    if (!a.present) return false;
+    if (prop == TProp::is_tensor) {
+      out = a.present && a.is_tensor ? 1.0 : 0.0;
+      return true;
+    }
+    if (!a.present || (is_tensor && !a.is_tensor)) return false;
     const MemoryConfigInfo& m = is_tensor ? a.tensor.memory : a.memory;
     const TensorInfo& t = a.tensor;
     auto given = [&](int v) {
@@ -724,9 +771,28 @@ struct Encoder::Impl {
       case TProp::shard_height: return shard(m.shard.shape_h);
       case TProp::shard_width: return shard(m.shard.shape_w);
       case TProp::shard_orientation: return shard(m.shard.orientation);
-      case TProp::present: break;
+      case TProp::count: out = static_cast<double>(a.list.size()); return true;
+      case TProp::total_tiles:
+      case TProp::total_volume: out = list_total(a, prop); return true;
+      case TProp::present:
+      case TProp::is_tensor: break;
     }
     return true;
+  }
+
+  /// Sum of tiles / volume over a tensor list's elements.
+  static double list_total(const Bindings::Arg& a, TProp prop) {
+    double total = 0.0;
+    for (const TensorInfo& t : a.list) {
+      Bindings::Arg one;
+      one.present = true;
+      one.is_tensor = true;
+      one.tensor = t;
+      double x = 0.0;
+      tensor_prop(one, true, prop == TProp::total_tiles ? TProp::tiles : TProp::volume, x);
+      total += x;
+    }
+    return total;
   }
 
   /// Index into the shape for dim(i): -1 if i is not an integer, -2 if out of range.
@@ -775,8 +841,10 @@ struct Encoder::Impl {
       case NodeKind::constant: r = n.value; break;
       case NodeKind::scalar_arg: {
         const Bindings::Arg& a = b->args[n.arg];
-        if (a.present) {
+        if (a.present && !a.is_tensor) {
           r = a.number;
+        } else if (a.present) {
+          e = self;
         } else if (n.default_node >= 0) {  // expression default, computed before this node
           r = v[n.default_node];
           e = p[n.default_node];
@@ -791,7 +859,7 @@ struct Encoder::Impl {
         break;
       case NodeKind::tensor_dim: {
         const Bindings::Arg& a = b->args[n.arg];
-        e = a.present ? p[k0] : self;
+        e = a.present && a.is_tensor ? p[k0] : self;
         if (e) break;
         const long at = dim_index(v[k0], a.tensor.rank);
         if (at >= 0) {
@@ -914,6 +982,10 @@ struct Encoder::Impl {
         }
         return;
       }
+      case Fn::value_or:  // the first operand, or the second when the first has no value
+        r = p[k0] ? v[k1] : v[k0];
+        e = p[k0] ? p[k1] : 0;
+        return;
       case Fn::dtype_bytes: {
         e = p[k0];
         if (e) return;
@@ -934,9 +1006,16 @@ struct Encoder::Impl {
                    arg_path(b, n.arg)};
     };
     switch (n.kind) {
-      case NodeKind::scalar_arg: return absent();
+      case NodeKind::scalar_arg:
+        if (b.args[n.arg].present)
+          return Error{ErrorCode::invalid_argument, "'" + args[n.arg].name + "' must be a number here, got a tensor",
+                       arg_path(b, n.arg)};
+        return absent();
       case NodeKind::tensor_prop: {
         if (!b.args[n.arg].present) return absent();
+        if (!b.args[n.arg].is_tensor && n.of_tensor)
+          return Error{ErrorCode::invalid_argument, "'" + args[n.arg].name + "' must be a tensor here, got a number",
+                       arg_path(b, n.arg)};
         if (n.prop >= TProp::shard_cores)
           return Error{ErrorCode::invalid_argument, "'" + args[n.arg].name + "' has no shard_spec",
                        prop_path(b, n.arg, n.prop)};
@@ -949,6 +1028,9 @@ struct Encoder::Impl {
       }
       case NodeKind::tensor_dim: {
         if (!b.args[n.arg].present) return absent();
+        if (!b.args[n.arg].is_tensor)
+          return Error{ErrorCode::invalid_argument, "'" + args[n.arg].name + "' must be a tensor here, got a number",
+                       arg_path(b, n.arg)};
         const double di = b.values[static_cast<std::size_t>(n.k0)];
         const int rank = b.args[n.arg].tensor.rank;
         if (dim_index(di, rank) == -1) return Error{ErrorCode::op_spec, "dim() index must be an integer", {}};
@@ -1031,6 +1113,34 @@ struct Encoder::Impl {
     return std::nullopt;
   }
 
+  /// One tensor of an argument (the argument itself, or an element of a list) with its rank check.
+  std::optional<Error> bind_tensor(const ArgSpec& as, const json& v, const std::string& path, TensorInfo& out) const {
+    auto t = parse_tensor(v, path);
+    if (!t) return t.error();
+    out = t.value();
+    if (auto e = fits_device(out, out.memory, path)) return *e;
+    if (out.rank < as.min_rank || out.rank > as.max_rank)
+      return Error{ErrorCode::invalid_argument,
+                   "'" + as.name + "' has rank " + std::to_string(out.rank) + "; this op takes rank " +
+                       std::to_string(as.min_rank) + ".." + std::to_string(as.max_rank),
+                   path + out.shape_path};
+    return std::nullopt;
+  }
+
+  /// A list of tensors (e.g. concat's `tensors`): every element parsed; the first one also
+  /// answers the plain tensor properties.
+  std::optional<Error> bind_list(const ArgSpec& as, const json& v, Bindings& b, Bindings::Arg& a) const {
+    const std::string base = std::string(b.args_path) + as.path;
+    if (!v.is_array() || v.empty())
+      return Error{ErrorCode::invalid_argument, "'" + as.name + "' must be a non-empty array of tensors", base};
+    a.list.resize(v.size());
+    for (std::size_t k = 0; k < v.size(); ++k)
+      if (auto e = bind_tensor(as, v[k], base + "/" + std::to_string(k), a.list[k])) return e;
+    a.tensor = a.list.front();
+    a.is_tensor = true;
+    return std::nullopt;
+  }
+
   std::optional<Error> bind(const json& q, Bindings& b, std::string_view args_path) const {
     b.args_path = args_path;
     b.args.resize(args.size());
@@ -1039,8 +1149,11 @@ struct Encoder::Impl {
       const ArgSpec& as = args[i];
       Bindings::Arg& a = b.args[i];
       a.present = a.given = false;
+      a.is_tensor = false;
       auto it = q.find(as.name);
-      if (it == q.end() || it->is_null()) {
+      // tt-metal passes `{}` for an absent memory config (nlohmann::json::object()).
+      const bool empty_config = as.type == ArgType::memory_config && it != q.end() && it->is_object() && it->empty();
+      if (it == q.end() || it->is_null() || empty_config) {
         if (!as.optional)
           return Error{ErrorCode::invalid_argument, "missing required argument '" + as.name + "'",
                        std::string(args_path) + as.path};
@@ -1052,19 +1165,18 @@ struct Encoder::Impl {
       }
       a.given = true;
       const json& v = *it;
-      switch (as.type) {
+      ArgType type = as.type;
+      if (type == ArgType::tensor_or_number) type = v.is_number() ? ArgType::number : ArgType::tensor;
+      switch (type) {
         case ArgType::tensor: {
           b.path.assign(args_path);
           b.path += as.path;
-          auto t = parse_tensor(v, b.path);
-          if (!t) return t.error();
-          a.tensor = t.value();
-          if (auto e = fits_device(a.tensor, a.tensor.memory, b.path)) return *e;
-          if (a.tensor.rank < as.min_rank || a.tensor.rank > as.max_rank)
-            return Error{ErrorCode::invalid_argument,
-                         "'" + as.name + "' has rank " + std::to_string(a.tensor.rank) + "; this op takes rank " +
-                             std::to_string(as.min_rank) + ".." + std::to_string(as.max_rank),
-                         std::string(args_path) + as.path + a.tensor.shape_path};
+          if (auto e = bind_tensor(as, v, b.path, a.tensor)) return e;
+          a.is_tensor = true;
+          break;
+        }
+        case ArgType::tensor_list: {
+          if (auto e = bind_list(as, v, b, a)) return e;
           break;
         }
         case ArgType::memory_config: {
@@ -1087,7 +1199,7 @@ struct Encoder::Impl {
           break;
         }
         default: {
-          auto s = read_scalar(v, as.type, as.enum_kind);
+          auto s = read_scalar(v, type, as.enum_kind);
           if (!s)
             return Error{ErrorCode::invalid_argument,
                          "'" + as.name + "' must be " + type_word(as.type) + ", got " + json_excerpt(v),

@@ -208,3 +208,70 @@ TEST(Expressions, ConstantsFoldWithoutChangingValues) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "unsupported dtype 99");
 }
+
+namespace {
+
+/// An op with a tensor-or-number operand, a list of tensors and a memory config.
+json mixed_spec() {
+  return {{"op", "ttnn.test_mixed"},
+          {"args",
+           {{"a", {{"type", "tensor"}}},
+            {"b", {{"type", "tensor_or_number"}}},
+            {"parts", {{"type", "tensor_list"}, {"optional", true}, {"rank", {2, 4}}}},
+            {"memory_config", {{"type", "memory_config"}, {"optional", true}}}}},
+          {"features", json::object()}};
+}
+
+}  // namespace
+
+TEST(Expressions, TensorOrNumberArgument) {
+  Encoder enc(mixed_spec(), device());
+  const json with_tensor = {{"a", tensor({64, 64})}, {"b", tensor({1, 64}, 1)}};
+  const json with_number = {{"a", tensor({64, 64})}, {"b", 2.5}};
+  EXPECT_EQ(ok(enc, "b.is_tensor", with_tensor), 1.0);
+  EXPECT_EQ(ok(enc, "b.is_tensor", with_number), 0.0);
+  EXPECT_EQ(ok(enc, "b.tiles", with_tensor), 2.0);
+  EXPECT_EQ(ok(enc, "b.dtype", with_tensor), 1.0);
+  EXPECT_EQ(ok(enc, "b", with_number), 2.5);
+  EXPECT_EQ(ok(enc, "if(b.is_tensor, b.tiles, b)", with_number), 2.5);
+  auto as_number = value(enc, "b * 2", with_tensor);
+  ASSERT_FALSE(as_number.ok());
+  EXPECT_EQ(as_number.error().path, "/args/b");
+  EXPECT_NE(as_number.error().message.find("number"), std::string::npos);
+  auto as_tensor = value(enc, "b.tiles", with_number);
+  ASSERT_FALSE(as_tensor.ok());
+  EXPECT_EQ(as_tensor.error().path, "/args/b");
+  auto bad = value(enc, "b.is_tensor", json{{"a", tensor({64, 64})}, {"b", "two"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().path, "/args/b");
+}
+
+TEST(Expressions, TensorListArgument) {
+  Encoder enc(mixed_spec(), device());
+  const json args = {{"a", tensor({32, 32})}, {"b", 1}, {"parts", {tensor({64, 64}, 3), tensor({64, 32, 32})}}};
+  EXPECT_EQ(ok(enc, "parts.count", args), 2.0);
+  EXPECT_EQ(ok(enc, "parts.total_tiles", args), 4.0 + 64.0);
+  EXPECT_EQ(ok(enc, "parts.total_volume", args), 64.0 * 64 + 64.0 * 32 * 32);
+  EXPECT_EQ(ok(enc, "parts.dtype", args), 3.0);  // the first tensor's
+  EXPECT_EQ(ok(enc, "parts.present", args), 1.0);
+  auto rank = value(enc, "parts.count", json{{"a", tensor({32, 32})}, {"b", 1}, {"parts", {tensor({64, 64}), tensor({64})}}});
+  ASSERT_FALSE(rank.ok());
+  EXPECT_EQ(rank.error().path, "/args/parts/1/logical_shape");
+  auto empty = value(enc, "parts.count", json{{"a", tensor({32, 32})}, {"b", 1}, {"parts", json::array()}});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().path, "/args/parts");
+  EXPECT_THROW(Encoder(json{{"op", "x"}, {"args", {{"t", {{"type", "tensor"}}}}}, {"features", {{"f", "t.count"}}}}, device()),
+               torp::TorpError);
+}
+
+TEST(Expressions, ValueOrAndEmptyMemoryConfig) {
+  Encoder enc(mixed_spec(), device());
+  const json base = {{"a", {{"logical_shape", {32, 32}}}}, {"b", 1}};
+  EXPECT_EQ(ok(enc, "value_or(a.dtype, 7)", base), 7.0);
+  EXPECT_EQ(ok(enc, "value_or(a.volume, 7)", base), 1024.0);
+  EXPECT_EQ(ok(enc, "value_or(memory_config.buffer_type, 5)", base), 5.0);
+  json empty_config = base;
+  empty_config["memory_config"] = json::object();  // tt-metal's "no memory config"
+  EXPECT_EQ(ok(enc, "memory_config.present", empty_config), 0.0);
+  EXPECT_EQ(ok(enc, "value_or(memory_config.buffer_type, 5)", empty_config), 5.0);
+}
