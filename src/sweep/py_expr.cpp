@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sweep/py_expr.hpp"
 
+#include "core/json_excerpt.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -264,7 +266,8 @@ class Parser {
       json o = json::object();
       for (std::size_t i = 0; i < n.kids.size(); i += 2) {
         const json& k = n.kids[i].value;
-        o[k.is_string() ? k.get<std::string>() : k.dump()] = std::move(n.kids[i + 1].value);
+        o[k.is_string() ? k.get<std::string>() : k.dump(-1, ' ', false, json::error_handler_t::replace)] =
+            std::move(n.kids[i + 1].value);
       }
       return constant(std::move(o));
     }
@@ -343,7 +346,7 @@ class Parser {
 };
 
 [[noreturn]] void type_error(const std::string& what, const json& a, const json* b = nullptr) {
-  throw std::runtime_error(what + " " + a.dump() + (b ? " and " + b->dump() : std::string()));
+  throw std::runtime_error(what + " " + json_excerpt(a) + (b ? " and " + json_excerpt(*b) : std::string()));
 }
 
 json arithmetic(const std::string& op, const json& a, const json& b) {
@@ -436,7 +439,8 @@ json eval(const Node& n, const Lookup& lookup) {
       json out = json::object();
       for (std::size_t i = 0; i < n.kids.size(); i += 2) {
         json k = eval(n.kids[i], lookup);
-        out[k.is_string() ? k.get<std::string>() : k.dump()] = eval(n.kids[i + 1], lookup);
+        out[k.is_string() ? k.get<std::string>() : k.dump(-1, ' ', false, json::error_handler_t::replace)] =
+            eval(n.kids[i + 1], lookup);
       }
       return out;
     }
@@ -464,12 +468,12 @@ json eval(const Node& n, const Lookup& lookup) {
       if (c.is_array() && i.is_number_integer()) {
         auto k = i.get<std::int64_t>();
         auto size = static_cast<std::int64_t>(c.size());
-        if (k < -size || k >= size) throw std::runtime_error("index " + i.dump() + " out of range for " + c.dump());
+        if (k < -size || k >= size) throw std::runtime_error("index " + json_excerpt(i) + " out of range for " + json_excerpt(c));
         return c[static_cast<std::size_t>(k < 0 ? k + size : k)];
       }
       if (c.is_object() && i.is_string()) {
         auto it = c.find(i.get<std::string>());
-        if (it == c.end()) throw std::runtime_error("no key " + i.dump() + " in " + c.dump());
+        if (it == c.end()) throw std::runtime_error("no key " + json_excerpt(i) + " in " + json_excerpt(c));
         return *it;
       }
       type_error("cannot index", c, &i);

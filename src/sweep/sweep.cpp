@@ -4,6 +4,8 @@
 // spec's "sweep" block (Python expressions over the sweep parameters).
 #include "torp/train/sweep.hpp"
 
+#include "core/json_excerpt.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -39,7 +41,7 @@ Error bad(std::string msg) { return Error{ErrorCode::dataset, std::move(msg), {}
 
 Result<std::string> enum_field(EnumKind kind, const json& v, const char* what) {
   auto e = parse_enum(kind, v);
-  if (!e) return bad(std::string("unknown ") + what + " " + v.dump());
+  if (!e) return bad(std::string("unknown ") + what + " " + json_excerpt(v));
   return enum_name(kind, *e);
 }
 
@@ -96,7 +98,7 @@ Result<json> memory_config(const json& v) {
       data = parsed.is_discarded() ? decode_sweep_value(data) : parsed;
     }
   }
-  if (!data.is_object()) return bad("memory config is not an object: " + v.dump());
+  if (!data.is_object()) return bad("memory config is not an object: " + json_excerpt(v));
   json out;
   for (auto [key, kind, what] : {std::tuple{"buffer_type", EnumKind::buffer_type, "buffer type"},
                                  std::tuple{"memory_layout", EnumKind::memory_layout, "memory layout"}}) {
@@ -164,16 +166,16 @@ Decl decl_of(const json& d) {
 Result<json> normalize(const json& v, const Decl& d) {
   if (d.type == "int") {
     if (auto i = json_integer(v)) return json(*i);
-    return bad("expected an integer, got " + v.dump());
+    return bad("expected an integer, got " + json_excerpt(v));
   }
   if (d.type == "float") {
     if (v.is_number()) return v;
-    return bad("expected a number, got " + v.dump());
+    return bad("expected a number, got " + json_excerpt(v));
   }
   if (d.type == "bool") {
     if (v.is_boolean()) return v;
     if (auto i = json_integer(v); i && (*i == 0 || *i == 1)) return json(*i == 1);
-    return bad("expected a boolean, got " + v.dump());
+    return bad("expected a boolean, got " + json_excerpt(v));
   }
   if (d.type == "enum" && d.enum_kind) {
     auto name = enum_field(*d.enum_kind, v, "value");
@@ -400,10 +402,10 @@ Result<json> map_args(const SweepMap& m, const json& vec) {
       if (shape.is_null()) continue;
       json t;
       if (!shape.is_array() || shape.empty())
-        return bad("argument '" + a.name + "' shape ('" + a.shape->text + "') is not a shape: " + shape.dump());
+        return bad("argument '" + a.name + "' shape ('" + a.shape->text + "') is not a shape: " + json_excerpt(shape));
       for (const json& d : shape) {
         auto v = json_integer(d);
-        if (!v) return bad("argument '" + a.name + "' shape ('" + a.shape->text + "') is not integers: " + shape.dump());
+        if (!v) return bad("argument '" + a.name + "' shape ('" + a.shape->text + "') is not integers: " + json_excerpt(shape));
         t["logical_shape"].push_back(*v);
       }
       for (auto [e, field, kind] : {std::tuple{&a.dtype, "dtype", EnumKind::data_type},
@@ -460,14 +462,14 @@ std::uint8_t parse_status(const json& rec, const fs::path& file, const std::stri
     if (auto ok = rec.find("success"); ok != rec.end() && ok->is_boolean()) return ok->get<bool>() ? kPass : kFail;
     malformed(file, pointer + "/status", "a result record needs a \"status\"");
   }
-  if (!s->is_string()) malformed(file, pointer + "/status", "status must be a string, got " + s->dump());
+  if (!s->is_string()) malformed(file, pointer + "/status", "status must be a string, got " + json_excerpt(*s));
   std::string v = s->get<std::string>();
   if (v.rfind("TestStatus.", 0) == 0) v.erase(0, 11);
   for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (v == "SKIPPED") return kNotRun;
   for (std::uint8_t i = 0; i < kFail; ++i)
     if (v == kStatuses[i]) return i;
-  malformed(file, pointer + "/status", "unknown status " + s->dump() + " (expected a tt-metal TestStatus, e.g. \"TestStatus.PASS\" or \"pass\")");
+  malformed(file, pointer + "/status", "unknown status " + json_excerpt(*s) + " (expected a tt-metal TestStatus, e.g. \"TestStatus.PASS\" or \"pass\")");
 }
 
 struct Perf {
@@ -490,8 +492,8 @@ std::optional<double> number_of(const json& v) {
 
 Perf perf_value(const json& v) {
   auto d = number_of(v);
-  if (!d) return {Perf::Kind::bad, 0, "unreadable kernel duration " + v.dump()};
-  if (!std::isfinite(*d) || *d <= 0) return {Perf::Kind::bad, 0, "kernel duration " + v.dump()};
+  if (!d) return {Perf::Kind::bad, 0, "unreadable kernel duration " + json_excerpt(v)};
+  if (!std::isfinite(*d) || *d <= 0) return {Perf::Kind::bad, 0, "kernel duration " + json_excerpt(v)};
   return {Perf::Kind::ok, *d, {}};
 }
 
@@ -516,7 +518,7 @@ Perf kernel_duration(const json& p, const std::string& where) {
     }
     return {Perf::Kind::none, 0, where + " lists no " + std::string(kKernelDuration)};
   }
-  return {Perf::Kind::bad, 0, where + " is neither an object nor a list: " + p.dump()};
+  return {Perf::Kind::bad, 0, where + " is neither an object nor a list: " + json_excerpt(p)};
 }
 
 /// The first duration found under device_perf (R0..R2), metrics (R3) or split device_perf_* keys.
@@ -882,7 +884,7 @@ class SweepImporter {
       std::string s = val->is_string() ? val->get<std::string>() : std::string();
       if (s.rfind("VectorValidity.", 0) == 0) s.erase(0, 15);
       if (s != "VALID" && s != "INVALID")
-        malformed(vectors_file_, at.pointer() + "/validity", "unknown validity " + val->dump() + " (VALID or INVALID)");
+        malformed(vectors_file_, at.pointer() + "/validity", "unknown validity " + json_excerpt(*val) + " (VALID or INVALID)");
       vec.invalid = s == "INVALID";
     }
     vec.invalid_reason = str_field(v, {"invalid_reason"});
@@ -908,7 +910,7 @@ class SweepImporter {
       return;
     }
     if (auto err = encoder_.bind(a.value(), bindings_)) vec.args_error = err->describe();
-    else vec.args_json = a.value().dump();
+    else vec.args_json = a.value().dump(-1, ' ', false, json::error_handler_t::replace);
   }
 
   // ---- results: one record in memory at a time; a few dozen bytes kept per record
@@ -1026,8 +1028,8 @@ class SweepImporter {
         if (ov == orig->end() || vec.compare[p].is_null()) continue;
         const json c = comparable(*ov);
         if (c != vec.compare[p])
-          return "parameter '" + map_.params[p] + "': " + vname + " has " + vec.compare[p].dump() +
-                 ", the record's original_vector_data " + c.dump();
+          return "parameter '" + map_.params[p] + "': " + vname + " has " + json_excerpt(vec.compare[p]) +
+                 ", the record's original_vector_data " + json_excerpt(c);
       }
     vec.verified_original = item.key_hash;
     return {};

@@ -69,3 +69,18 @@ TEST(HardeningPyExpr, DeepNestingIsASyntaxErrorNotAStackOverflow) {
     EXPECT_EQ(torp::decode_sweep_value(v), v);
   }
 }
+
+TEST(HardeningPyExpr, InvalidUtf8InAnErrorMessageIsARuntimeError) {
+  // Found by fuzz_py_literal: the message of a type error printed the operand with dump(), which
+  // threw nlohmann's type_error.316 for a string with invalid UTF-8.
+  auto node = torp::py::parse("-'\x88\x9ei'", false);
+  ASSERT_TRUE(node);
+  try {
+    (void)torp::py::eval(*node, nullptr);
+    ADD_FAILURE() << "-str evaluated";
+  } catch (const nlohmann::json::exception& e) {
+    ADD_FAILURE() << "nlohmann exception escaped: " << e.what();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("\xEF\xBF\xBD"), std::string::npos) << e.what();  // U+FFFD
+  }
+}
