@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 
 namespace torp::py {
@@ -28,6 +29,18 @@ void utf8(std::string& out, unsigned cp) {
     out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
     out += static_cast<char>(0x80 | (cp & 0x3f));
   }
+}
+
+/// -v for an integer JSON value, if it is within the 64-bit range.
+std::optional<json> negated(const json& v) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u > std::uint64_t{INT64_MAX} + 1) return std::nullopt;
+    return u == std::uint64_t{INT64_MAX} + 1 ? json(INT64_MIN) : json(-static_cast<std::int64_t>(u));
+  }
+  const auto i = v.get<std::int64_t>();
+  if (i == INT64_MIN) return std::nullopt;
+  return json(-i);
 }
 
 struct SyntaxError {
@@ -170,7 +183,8 @@ class Parser {
         if (operand.kind != Node::Kind::constant || !operand.value.is_number()) fail("a sign on a non-number");
         if (sign[0] == '-') {
           if (operand.value.is_number_float()) operand.value = -operand.value.get<double>();
-          else operand.value = -operand.value.get<std::int64_t>();
+          else if (auto neg = negated(operand.value)) operand.value = *neg;
+          else fail("integer out of the 64-bit range");
         }
         return operand;
       }
@@ -358,13 +372,22 @@ json arithmetic(const std::string& op, const json& a, const json& b) {
   if (op == "+" && a.is_string() && b.is_string()) return a.get<std::string>() + b.get<std::string>();
   auto numeric = [](const json& v) { return v.is_number() || v.is_boolean(); };
   if (!numeric(a) || !numeric(b)) type_error("cannot apply '" + op + "' to", a, &b);
-  auto as_int = [](const json& v) { return v.is_boolean() ? std::int64_t{v.get<bool>()} : v.get<std::int64_t>(); };
+  auto as_int = [](const json& v) {
+    if (v.is_boolean()) return std::int64_t{v.get<bool>()};
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t{INT64_MAX})
+      throw std::runtime_error("integer beyond the 64-bit range: " + json_excerpt(v));
+    return v.get<std::int64_t>();
+  };
   const bool ints = !a.is_number_float() && !b.is_number_float();
   if (ints && op != "/") {
-    std::int64_t x = as_int(a), y = as_int(b);
-    if (op == "+") return x + y;
-    if (op == "-") return x - y;
-    if (op == "*") return x * y;
+    std::int64_t x = as_int(a), y = as_int(b), result = 0;
+    // Python's integers do not overflow; TORP's 64-bit ones report it instead of wrapping (UB).
+    const bool overflow = op == "+"   ? __builtin_add_overflow(x, y, &result)
+                          : op == "-" ? __builtin_sub_overflow(x, y, &result)
+                          : op == "*" ? __builtin_mul_overflow(x, y, &result)
+                                      : (x == INT64_MIN && y == -1);
+    if (overflow) type_error("integer overflow in '" + op + "' of", a, &b);
+    if (op == "+" || op == "-" || op == "*") return result;
     if (y == 0) throw std::runtime_error("division by zero");
     std::int64_t q = x / y, r = x % y;
     if (r != 0 && ((r < 0) != (y < 0))) {  // Python floors
@@ -449,7 +472,9 @@ json eval(const Node& n, const Lookup& lookup) {
       if (n.op == "not") return !truthy(v);
       if (!v.is_number()) type_error("cannot apply unary '" + n.op + "' to", v);
       if (n.op == "+") return v;
-      return v.is_number_float() ? json(-v.get<double>()) : json(-v.get<std::int64_t>());
+      if (v.is_number_float()) return -v.get<double>();
+      if (auto neg = negated(v)) return *neg;
+      throw std::runtime_error("integer overflow: -" + json_excerpt(v));
     }
     case Node::Kind::binary: return arithmetic(n.op, eval(n.kids[0], lookup), eval(n.kids[1], lookup));
     case Node::Kind::compare: return compare(n.op, eval(n.kids[0], lookup), eval(n.kids[1], lookup));

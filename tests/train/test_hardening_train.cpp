@@ -84,3 +84,17 @@ TEST(HardeningPyExpr, InvalidUtf8InAnErrorMessageIsARuntimeError) {
     EXPECT_NE(std::string(e.what()).find("\xEF\xBF\xBD"), std::string::npos) << e.what();  // U+FFFD
   }
 }
+
+TEST(HardeningPyExpr, IntegerOverflowIsAnErrorNotUndefinedBehaviour) {
+  // Found by fuzz_py_literal under UBSan: 377777777777777777 * 777 overflowed int64 (UB).
+  for (const char* text : {"377777777777777777 * 777", "9223372036854775807 + 1", "-9223372036854775807 - 2",
+                           "(-9223372036854775807 - 1) // -1", "-(-9223372036854775807 - 1)"}) {
+    auto node = torp::py::parse(text, false);
+    ASSERT_TRUE(node) << text;
+    EXPECT_THROW((void)torp::py::eval(*node, nullptr), std::runtime_error) << text;
+  }
+  auto ok = torp::py::parse("9223372036854775806 + 1", false);
+  EXPECT_EQ(torp::py::eval(*ok, nullptr), nlohmann::json(INT64_MAX));
+  std::string error;
+  EXPECT_FALSE(torp::py::parse("-18446744073709551615", true, &error));
+}
