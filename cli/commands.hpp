@@ -17,6 +17,7 @@ void add_import_mlpack(CLI::App& root);
 void add_drift(CLI::App& root);
 void add_suggest(CLI::App& root);
 void add_regenerate(CLI::App& root);
+void add_make_analytical(CLI::App& root);
 #endif
 
 }  // namespace torp::cli

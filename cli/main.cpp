@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   torp::cli::add_suggest(root);
   torp::cli::add_regenerate(root);
   torp::cli::add_import_mlpack(root);
+  torp::cli::add_make_analytical(root);
 #endif
   if (argc < 2) {
     std::cerr << root.help();

@@ -57,12 +57,13 @@ queries = [
     {"op": "ttnn.reshard", "args": {
         "input_tensor": tensor([1, 1, 1024, 256], "BFLOAT16", "L1", "HEIGHT_SHARDED", (grid(0, 0, 7, 0), [128, 256])),
         "memory_config": memcfg("L1", "WIDTH_SHARDED", (grid(0, 0, 7, 0), [1024, 32]))}},
-    # Error answers: a pair without a reshard model, an unsupported dtype, an unknown op.
+    # A reshard pair without a trained or imported model (the analytical model answers), then
+    # error answers: an unsupported dtype, an unknown op.
     {"op": "ttnn.reshard", "args": {
         "input_tensor": tensor([1, 1, 1024, 256], "BFLOAT16", "L1", "BLOCK_SHARDED", (grid(0, 0, 3, 3), [256, 64])),
         "memory_config": memcfg("L1", "HEIGHT_SHARDED", (grid(0, 0, 7, 0), [128, 256]))}},
     {"op": "ttnn.exp", "args": {"input_tensor": tensor([64, 64], "UINT32", "DRAM")}},
-    {"op": "ttnn.softmax", "args": {"input_tensor": tensor([64, 64])}},
+    {"op": "ttnn.conv2d", "args": {"input_tensor": tensor([64, 64])}},
 ]
 queries[-2]["args"]["input_tensor"]["tensor_spec"]["tensor_layout"]["dtype"] = 4  # BFLOAT4_B
 

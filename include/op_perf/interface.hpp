@@ -20,6 +20,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "torp/predictor.hpp"  // registers the installed package's models directory
+
 namespace op_perf {
 
 /// tt-metal's DataType integers (what the reference's callers write into tensor JSON).

@@ -71,13 +71,26 @@ struct ModelInfo {
 
 /// Where models are looked up when no directory is given: `explicit_dir` if set, else
 /// $TORP_MODELS, else <prefix>/share/torp/models next to the installed library or executable,
-/// else the install prefix's share/torp/models the library was configured for (a static library
-/// linked into another program), else ./models. Returns the first candidate that exists (or the last one tried, for messages).
+/// else the installed package's models (registered below: a consumer linking the static library
+/// into its own program, wherever the prefix was installed), else the share/torp/models of the
+/// prefix the library was configured for, else ./models. Returns the first candidate that exists
+/// (or the last one tried, for messages).
 std::filesystem::path resolve_models_dir(const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
 
 /// The directories models are loaded from: `explicit_dirs` if not empty (--models, repeatable),
 /// else $TORP_MODELS split at ':' (empty parts ignored), else resolve_models_dir().
 std::vector<std::filesystem::path> resolve_models_dirs(const std::vector<std::filesystem::path>& explicit_dirs = {});
+
+/// Register the installed package's models directory for resolve_models_dir(). The CMake
+/// package (find_package(torp)) defines TORP_PACKAGE_MODELS_DIR for its consumers, and this
+/// header registers it when a consumer's program starts.
+void set_package_models_dir(const std::filesystem::path& dir);
+
+#ifdef TORP_PACKAGE_MODELS_DIR
+namespace detail {
+inline const bool package_models_dir_registered = (set_package_models_dir(TORP_PACKAGE_MODELS_DIR), true);
+}  // namespace detail
+#endif
 
 /// Which models may answer: those of `device` (a device description's "name", e.g.
 /// "wormhole_n300"; empty: every device), or exactly the model `model` (an id; empty: the

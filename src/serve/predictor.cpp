@@ -23,6 +23,16 @@ constexpr std::string_view kDefaultDevice = "wormhole_n300";  ///< preferred amo
 
 using json = nlohmann::json;
 
+namespace {
+/// The installed package's models directory, registered by its consumers (see predictor.hpp).
+fs::path& package_models_dir() {
+  static fs::path dir;
+  return dir;
+}
+}  // namespace
+
+void set_package_models_dir(const fs::path& dir) { package_models_dir() = dir; }
+
 fs::path resolve_models_dir(const std::optional<fs::path>& explicit_dir) {
   if (explicit_dir) return *explicit_dir;
   if (const char* env = std::getenv("TORP_MODELS"); env != nullptr && *env != '\0' && *env != ':')
@@ -36,6 +46,8 @@ fs::path resolve_models_dir(const std::optional<fs::path>& explicit_dir) {
       if (fs::is_directory(installed, ec)) return installed;
     }
   }
+  if (std::error_code ec; !package_models_dir().empty() && fs::is_directory(package_models_dir(), ec))
+    return package_models_dir();
 #ifdef TORP_INSTALLED_MODELS_DIR
   // The install prefix this library was configured for (a static library linked into a consumer
   // elsewhere: dladdr names the consumer's executable).

@@ -101,7 +101,7 @@ def test_batch_items_that_are_not_queries(predictor):
 
 
 @pytest.mark.parametrize("query, error_class, path", [
-    ({"op": "ttnn.softmax", "args": {"input_tensor": tensor([64, 64])}}, torp.UnknownOpError, "/op"),
+    ({"op": "ttnn.conv2d", "args": {"input_tensor": tensor([64, 64])}}, torp.UnknownOpError, "/op"),
     ({"op": "ttnn.exp", "args": {"input_tensor": tensor([64, 64])}, "model": "no/such/model"}, torp.NoModelError,
      "/model"),
     ({"op": "ttnn.exp", "args": {}}, torp.InvalidArgumentError, "/args/input_tensor"),

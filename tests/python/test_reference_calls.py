@@ -91,7 +91,7 @@ def test_failures_raise_typed_errors_instead_of_zero():
         get_runtime_from_model("concatenate_heads", tensor([1, 32, 512, 64]), {"memory_layout": 0})
     assert raised.value.path == "/args/memory_config/buffer_type"
     with pytest.raises(torp.UnknownOpError):
-        get_runtime_from_model("softmax", input_tensor=tensor([64, 64]))
+        get_runtime_from_model("conv2d", input_tensor=tensor([64, 64]))
 
 
 def test_arguments_the_signature_does_not_know_raise_type_error():
