@@ -11,6 +11,7 @@
 #include "support/fixtures.hpp"
 #include "support/op_sweep.hpp"
 #include "torp/encoder.hpp"
+#include "torp/predictor.hpp"
 
 namespace {
 
@@ -75,6 +76,37 @@ TEST(AnalyticalSpecs, FamilyMembersDifferOnlyWhereDeclared) {
     EXPECT_EQ(m.at("args"), family.at("args"));
   }
   EXPECT_THROW(torp::expand_op_family(json{{"members", json::array()}}), torp::TorpError);
+}
+
+}  // namespace
+
+namespace {
+
+/// The shipped analytical models answer the same sweep through the predictor, each pinned by its
+/// id, with the spec's own value (the law is the answer: no network).
+TEST(AnalyticalModels, ShippedModelsAnswerEveryOpOnEveryDevice) {
+  const torp::Predictor p(torp::test::source_dir() / "models");
+  const auto specs = analytical_specs();
+  for (const char* device_name : kDevices) {
+    const json device = torp::test::read_json(torp::test::source(std::string("devices/") + device_name + ".json"));
+    for (const auto& op : torp::test::analytical_ops()) {
+      const std::string id = std::string(device_name) + "/analytical/" + op.substr(5);
+      SCOPED_TRACE(id);
+      const Encoder enc(specs.at(op), device);
+      double previous = 0.0;
+      for (std::int64_t elements = 1024; elements <= (std::int64_t{32} << 20); elements *= 4) {
+        const json args = torp::test::sweep_args(op, elements);
+        auto r = p.predict(op, args, id);
+        ASSERT_TRUE(r.ok()) << r.error().describe();
+        EXPECT_EQ(r.value().model_id, id);
+        const auto law = enc.encode(args, std::vector<std::string>{"analytical_ns"});
+        ASSERT_TRUE(law.ok());
+        EXPECT_DOUBLE_EQ(r.value().runtime_ns, law.value()[0]);
+        EXPECT_GE(r.value().runtime_ns, 0.95 * previous);
+        previous = r.value().runtime_ns;
+      }
+    }
+  }
 }
 
 }  // namespace

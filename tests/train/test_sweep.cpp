@@ -589,8 +589,9 @@ TEST(SweepOps, ImportedRowsAreQueriesTheShippedModelsAnswer) {
        {"reference/create_qkv_heads", "reference/create_qkv_heads"}},
       {"paged_sdpa_decode", "ops/paged_scaled_dot_product_attention_decode.json", "devices/wormhole_n150.json",
        {"reference/paged_scaled_dot_product_attention_decode", "reference/paged_scaled_dot_product_attention_decode"}},
-      // The trained matmul model covers a height-sharded a and an unbatched b only.
-      {"matmul", "ops/matmul.json", "devices/wormhole_n300.json", {"wormhole_n300/matmul", "no_model"}},
+      // The trained matmul model covers a height-sharded a and an unbatched b only; the analytical
+      // model answers the other row.
+      {"matmul", "ops/matmul.json", "devices/wormhole_n300.json", {"wormhole_n300/matmul", "wormhole_n300/analytical/matmul"}},
   };
   for (const Case& c : cases) {
     Import i = run("ops/" + c.fixture + ".vectors.json", {"ops/" + c.fixture + ".results.json"}, {}, c.spec, c.device);
