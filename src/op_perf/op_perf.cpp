@@ -21,7 +21,7 @@ using json = nlohmann::json;
 const torp::Predictor* resident_predictor() noexcept {
   static const std::unique_ptr<const torp::Predictor> predictor = []() -> std::unique_ptr<const torp::Predictor> {
     try {
-      return std::make_unique<const torp::Predictor>(torp::resolve_models_dir());
+      return std::make_unique<const torp::Predictor>(torp::resolve_models_dirs());
     } catch (...) {
       return nullptr;
     }

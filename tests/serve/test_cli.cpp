@@ -90,8 +90,11 @@ TEST(Cli, MissingModelsDirectoryIsExitOneWithTheIoCode) {
 
 TEST(Cli, ModelsRepeatedLoadsEveryDirectory) {
   CliRun one = torp_cli("list --json " + kModels);
-  CliRun two = torp_cli("list --json --models " + torp::test::source("models/wormhole").string() + " --models " +
-                     torp::test::source("models/reference").string());
+  std::string dirs;
+  for (const char* d : {"models/wormhole", "models/reference", "models/wormhole_n150", "models/wormhole_n300",
+                        "models/blackhole_p150"})
+    dirs += " --models " + torp::test::source(d).string();
+  CliRun two = torp_cli("list --json" + dirs);
   ASSERT_EQ(one.code, 0) << one.err;
   ASSERT_EQ(two.code, 0) << two.err;
   auto lines = [](const std::string& s) { return std::count(s.begin(), s.end(), '\n'); };
