@@ -82,8 +82,9 @@ TEST(AnalyticalSpecs, FamilyMembersDifferOnlyWhereDeclared) {
 
 namespace {
 
-/// The shipped analytical models answer the same sweep through the predictor, each pinned by its
-/// id, with the spec's own value (the law is the answer: no network).
+/// The shipped analytical models answer the same sweep through the predictor on their device, each
+/// pinned by its id, with the spec's own value (the law is the answer: no network), domain
+/// "analytical" and an interval around the answer.
 TEST(AnalyticalModels, ShippedModelsAnswerEveryOpOnEveryDevice) {
   const torp::Predictor p(torp::test::source_dir() / "models");
   const auto specs = analytical_specs();
@@ -96,9 +97,14 @@ TEST(AnalyticalModels, ShippedModelsAnswerEveryOpOnEveryDevice) {
       double previous = 0.0;
       for (std::int64_t elements = 1024; elements <= (std::int64_t{32} << 20); elements *= 4) {
         const json args = torp::test::sweep_args(op, elements);
-        auto r = p.predict(op, args, id);
+        // The query names the device; the analytical model is the only one of most ops there.
+        auto r = p.predict(op, args, torp::PredictOptions{device_name, id});
         ASSERT_TRUE(r.ok()) << r.error().describe();
         EXPECT_EQ(r.value().model_id, id);
+        EXPECT_EQ(r.value().domain, torp::Domain::analytical);
+        ASSERT_TRUE(r.value().interval_ns.has_value());
+        EXPECT_LT((*r.value().interval_ns)[0], r.value().runtime_ns);
+        EXPECT_GT((*r.value().interval_ns)[1], r.value().runtime_ns);
         const auto law = enc.encode(args, std::vector<std::string>{"analytical_ns"});
         ASSERT_TRUE(law.ok());
         EXPECT_DOUBLE_EQ(r.value().runtime_ns, law.value()[0]);
