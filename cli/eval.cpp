@@ -33,6 +33,7 @@ struct EvalCli {
   std::optional<std::string> html, predictions;
   std::optional<std::uint64_t> seed;
   std::optional<double> validation_fraction, test_fraction, reject_factor;
+  bool all = false;
 };
 
 int eval_command(const EvalCli& c) {
@@ -42,11 +43,12 @@ int eval_command(const EvalCli& c) {
   if (c.validation_fraction) opt.validation_fraction = *c.validation_fraction;
   if (c.test_fraction) opt.test_fraction = *c.test_fraction;
   if (c.reject_factor) opt.reject_factor = *c.reject_factor;
+  opt.all = c.all;
   const std::string dataset = c.dataset;
   const Dataset data = load_dataset(dataset);
   const std::string sha = sha256_file(dataset);
   const auto src = model.provenance.value("source_data", nlohmann::json());
-  if (src.is_object() && src.contains("sha256") && src["sha256"].is_string() && src["sha256"].get<std::string>() != sha)
+  if (!opt.all && src.is_object() && src.contains("sha256") && src["sha256"].is_string() && src["sha256"].get<std::string>() != sha)
     std::cerr << "torp eval: warning: " << dataset << " is not the dataset the model was trained on (sha256 differs); "
               << "its test configurations may include training data\n";
   const Evaluation ev = evaluate_model(model, data, opt);
@@ -59,7 +61,7 @@ int eval_command(const EvalCli& c) {
     std::cout << "plausibility: " << bad << " test labels lie more than " << ev.plausibility.factor
               << "x from their group's robust fit (implausible)\n";
   }
-  std::cout << metrics_table(ev.metrics);
+  std::cout << metrics_table(ev.metrics) << trust_table(ev.metrics);
   std::cout << interval_table(ev.intervals);
   const auto& ns = ev.metrics.at("not_served");
   if (ns.at("validation").get<std::size_t>() + ns.at("test").get<std::size_t>() > 0)
@@ -105,6 +107,9 @@ void add_eval(CLI::App& root) {
   app->add_option("--reject-factor", c->reject_factor, "repeat rejection factor (default: from the model's provenance)")
       ->type_name("F")
       ->check(CLI::PositiveNumber);
+  app->add_flag("--all", c->all,
+                "every configuration of the dataset is test data (a dataset the model never saw, e.g. held-out "
+                "shapes); the plausibility rule is fitted on all of them");
   on_run(app, [c] { return eval_command(*c); });
 }
 

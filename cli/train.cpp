@@ -75,7 +75,7 @@ int train_command(TrainCli& c) {
             << std::fixed << std::setprecision(1) << r.wall_seconds << " s" << std::endl;
   std::cout << "model " << r.model.id << " (" << r.model.op << "), seed " << opt.seed << ", dataset sha256 "
             << sha.substr(0, 12) << "\n"
-            << metrics_table(r.metrics);
+            << metrics_table(r.metrics) << trust_table(r.metrics);
   return kExitOk;
 }
 
@@ -116,6 +116,14 @@ void add_train(CLI::App& root) {
       ->type_name("F")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app->add_option("--cv-folds", opt.cv_folds,
+                  "grouped cross-validation folds (default: the recipe's \"cv\", else 5; 0 = none)")
+      ->type_name("K")
+      ->check(CLI::Range(0, 1000));
+  app->add_option("--cv-group", opt.cv_group,
+                  "comma-separated op-spec features forming the CV group key (default: the recipe's groupings)")
+      ->type_name("FEATURES")
+      ->delimiter(',');
   app->add_flag("--force", c->force, "replace --out if it exists");
   on_run(app, [c] { return train_command(*c); });
 }

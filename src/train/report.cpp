@@ -263,6 +263,31 @@ std::string worst_table(const Evaluation& ev, const std::vector<Point>& pts, con
 
 }  // namespace
 
+std::string trust_table(const json& metrics) {
+  std::ostringstream o;
+  auto pct = [](const json& v) { return v.is_number() ? num(100.0 * v.get<double>(), "%.1f") + "%" : std::string("-"); };
+  auto ape = [](const json& v) { return v.is_number() ? num(v.get<double>(), "%.2f") + "%" : std::string("-"); };
+  if (auto cv = metrics.find("cv"); cv != metrics.end() && cv->is_object())
+    for (auto it = cv->begin(); it != cv->end(); ++it) {
+      const json& g = *it;
+      o << "cross-validation by " << it.key() << " (" << g.value("groups", 0) << " groups, " << g.value("folds", 0)
+        << " folds), out-of-fold plausible labels: n " << g.value("n", 0) << ", ±10% " << pct(g["within_10"])
+        << ", median APE " << ape(g["median_ape"]) << "\n";
+      if (g.contains("domains"))
+        for (auto d = g["domains"].begin(); d != g["domains"].end(); ++d)
+          o << "  " << d.key() << ": n " << (*d).value("n", 0) << ", ±10% " << pct((*d)["within_10"]) << ", median APE "
+            << ape((*d)["median_ape"]) << ", 90% interval coverage " << pct((*d)["coverage"]) << "\n";
+    }
+  if (auto tc = metrics.find("test_coverage"); tc != metrics.end() && tc->is_object() && !tc->empty()) {
+    o << "test, plausible labels, per domain:\n";
+    for (auto d = tc->begin(); d != tc->end(); ++d)
+      o << "  " << d.key() << ": n " << (*d).value("n", 0) << ", ±10% " << pct((*d)["within_10"]) << ", median APE "
+        << ape((*d)["median_ape"]) << ", 90% interval coverage " << pct((*d)["coverage"]) << ", width "
+        << pct((*d)["width"]) << " of the runtime\n";
+  }
+  return o.str();
+}
+
 std::string html_report(const ModelFile& model, const Evaluation& ev, const std::string& dataset_name) {
   std::vector<Point> pts;
   std::vector<std::size_t> served;

@@ -3,7 +3,9 @@
 // Armadillo MLP (forward, backward, Adam with early stopping) and robust non-negative linear fits.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <string>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -115,6 +117,31 @@ struct MemoryTable {
 MemoryTable build_memory(const std::vector<std::vector<double>>& own_key,
                          const std::vector<std::vector<std::vector<double>>>& lookup_key,
                          const std::vector<double>& residual, const std::vector<std::size_t>& members);
+
+/// Split-conformal central interval [lo, hi] of residuals r at `coverage` (e.g. 0.9): the
+/// floor((n + 1)(1 - coverage) / 2)-th and ceil((n + 1)(1 + coverage) / 2)-th smallest values
+/// (1-based, clamped into 1..n). {0, 0} for no residuals.
+std::array<double, 2> conformal_interval(std::vector<double> r, double coverage);
+
+/// Interval quantiles per answer domain (0 seen, 1 inside, 2 outside) from log residuals
+/// log(label / prediction) and their domains. A domain with at least 50 residuals gets its own
+/// quantiles; otherwise: inside <- inside + outside pooled (if >= 50) <- all pooled;
+/// seen <- inside's interval; outside <- inside's interval with both ends (taken <= 0 and >= 0)
+/// doubled.
+struct DomainCalibration {
+  std::array<double, 3> lo{}, hi{};
+  std::array<std::size_t, 3> n{};      ///< residuals the interval was computed from
+  std::array<std::size_t, 3> own_n{};  ///< residuals of the domain itself
+  std::array<std::string, 3> from;     ///< "own", or the fallback used
+};
+DomainCalibration calibrate(const std::vector<double>& residual, const std::vector<int>& domain, double coverage);
+
+/// Fold (0..folds-1) of each configuration in `members` for grouped k-fold cross-validation:
+/// configurations with equal keys share a group, every group is in exactly one fold; groups
+/// (sorted by key) are dealt round-robin in a seeded random order, so fold sizes in groups differ
+/// by at most one. Non-members get -1.
+std::vector<int> group_folds(const std::vector<std::vector<double>>& keys, const std::vector<std::size_t>& members, int folds,
+                             std::uint64_t seed);
 
 /// Non-negative least squares min |A x - b|, x >= 0 (Lawson-Hanson active set).
 arma::vec nnls(const arma::mat& A, const arma::vec& b);

@@ -4,13 +4,16 @@
 #include "torp/train/trainer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <numbers>
+#include <numeric>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -273,6 +276,11 @@ namespace {
   throw TorpError(ErrorCode::training, "recipe \"" + recipe + "\": " + msg, "/recipes/" + recipe + key);
 }
 
+struct CvGrouping {
+  std::string name;
+  std::vector<std::string> key;  ///< op-spec features whose values form a configuration's group
+};
+
 struct Recipe {
   std::string name;
   json doc;
@@ -287,6 +295,14 @@ struct Recipe {
   std::optional<ResidualMemory> memory;  ///< key and lookups; entries are filled by training
   /// Per feature: -1 for an op-spec feature, else 2 * lookup + (0: mean, 1: found).
   std::vector<int> memory_slot;
+  /// memory.unseen_copies: every training configuration is presented a second time with every
+  /// lookup empty, as a configuration of an unseen shape is served.
+  bool unseen_copies = false;
+  /// search.ensemble_keep == "always": the ensemble is kept without a validation gain.
+  bool ensemble_always = false;
+  std::vector<CvGrouping> cv;  ///< recipe "cv" groupings
+  int cv_folds = 0;
+  int cv_ensemble = 0;  ///< networks per fold model (0: as many as the final model)
 };
 
 std::vector<std::string> names(const json& j, const std::string& recipe, const std::string& key) {
@@ -307,7 +323,8 @@ void known_keys(const json& j, std::initializer_list<const char*> keys, const st
 
 std::vector<Hyperparameters> parse_search(const json& s, const std::string& recipe) {
   if (!s.is_object()) recipe_error(recipe, "search must be an object", "/search");
-  known_keys(s, {"hidden", "learning_rate", "batch_size", "max_epochs", "patience", "weight_decay", "ensemble", "huber"},
+  known_keys(s, {"hidden", "learning_rate", "batch_size", "max_epochs", "patience", "weight_decay", "ensemble", "huber",
+                 "ensemble_keep"},
              recipe, "/search");
   auto list = [&](const char* key, json fallback) {
     json v = s.value(key, fallback);
@@ -357,14 +374,18 @@ Recipe parse_recipe(const json& op_spec, const std::string& name) {
   r.name = name;
   r.doc = (*rs)[name];
   if (!r.doc.is_object() || !r.doc.contains("features")) recipe_error(name, "needs \"features\"");
-  known_keys(r.doc, {"description", "features", "baseline", "applies_when", "requires", "priority", "search", "memory"},
+  known_keys(r.doc, {"description", "features", "baseline", "applies_when", "requires", "priority", "search", "memory", "cv"},
              name, "");
   r.features = names(r.doc["features"], name, "/features");
   if (r.features.empty()) recipe_error(name, "features must not be empty", "/features");
   if (auto mem = r.doc.find("memory"); mem != r.doc.end() && !mem->is_null()) {
     if (!mem->is_object() || !mem->contains("key") || !mem->contains("lookups"))
       recipe_error(name, "memory needs \"key\" and \"lookups\"", "/memory");
-    known_keys(*mem, {"key", "lookups"}, name, "/memory");
+    known_keys(*mem, {"key", "lookups", "unseen_copies"}, name, "/memory");
+    if (auto u = mem->find("unseen_copies"); u != mem->end()) {
+      if (!u->is_boolean()) recipe_error(name, "memory.unseen_copies must be true or false", "/memory/unseen_copies");
+      r.unseen_copies = u->get<bool>();
+    }
     ResidualMemory rm;
     rm.key = names((*mem)["key"], name, "/memory/key");
     if (rm.key.empty()) recipe_error(name, "memory key must not be empty", "/memory/key");
@@ -374,8 +395,12 @@ Recipe parse_recipe(const json& op_spec, const std::string& name) {
       const std::string at = "/memory/lookups/" + std::to_string(i);
       if (!ls[i].is_object() || !ls[i].contains("name") || !ls[i]["name"].is_string() || !ls[i].contains("key"))
         recipe_error(name, "a memory lookup needs a string \"name\" and a \"key\"", at);
-      known_keys(ls[i], {"name", "key"}, name, at);
+      known_keys(ls[i], {"name", "key", "seen"}, name, at);
       ResidualMemory::Lookup l;
+      if (auto sn = ls[i].find("seen"); sn != ls[i].end()) {
+        if (!sn->is_boolean()) recipe_error(name, "a memory lookup's \"seen\" must be true or false", at + "/seen");
+        l.seen = sn->get<bool>();
+      }
       l.name = ls[i]["name"].get<std::string>();
       l.key = names(ls[i]["key"], name, at + "/key");
       if (l.name.empty()) recipe_error(name, "a memory lookup name must not be empty", at + "/name");
@@ -427,6 +452,30 @@ Recipe parse_recipe(const json& op_spec, const std::string& name) {
     r.priority = p->get<int>();
   }
   r.search = parse_search(r.doc.value("search", json::object()), name);
+  if (r.doc.contains("search") && r.doc["search"].is_object() && r.doc["search"].contains("ensemble_keep")) {
+    const json& k = r.doc["search"]["ensemble_keep"];
+    if (!k.is_string() || (k != "always" && k != "if_better"))
+      recipe_error(name, "search.ensemble_keep must be \"always\" or \"if_better\"", "/search/ensemble_keep");
+    r.ensemble_always = k == "always";
+  }
+  if (auto cv = r.doc.find("cv"); cv != r.doc.end() && !cv->is_null()) {
+    if (!cv->is_object() || !cv->contains("groupings")) recipe_error(name, "cv needs \"groupings\"", "/cv");
+    known_keys(*cv, {"folds", "groupings", "ensemble"}, name, "/cv");
+    r.cv_folds = cv->value("folds", 5);
+    r.cv_ensemble = cv->value("ensemble", 0);
+    if (r.cv_ensemble < 0) recipe_error(name, "cv.ensemble must be >= 1 (or 0: as many as the final model)", "/cv/ensemble");
+    if (r.cv_folds < 2) recipe_error(name, "cv.folds must be >= 2", "/cv/folds");
+    const json& gs = (*cv)["groupings"];
+    if (!gs.is_array() || gs.empty()) recipe_error(name, "cv.groupings must be a non-empty array of {name, key}", "/cv/groupings");
+    for (std::size_t i = 0; i < gs.size(); ++i) {
+      const std::string at = "/cv/groupings/" + std::to_string(i);
+      if (!gs[i].is_object() || !gs[i].contains("name") || !gs[i]["name"].is_string() || !gs[i].contains("key"))
+        recipe_error(name, "a cv grouping needs a string \"name\" and a \"key\"", at);
+      known_keys(gs[i], {"name", "key"}, name, at);
+      r.cv.push_back({gs[i]["name"].get<std::string>(), names(gs[i]["key"], name, at + "/key")});
+      if (r.cv.back().key.empty()) recipe_error(name, "a cv grouping key must not be empty", at + "/key");
+    }
+  }
   return r;
 }
 
@@ -485,11 +534,13 @@ struct Encoded {
   /// With a residual memory: per configuration its own key, and per lookup the key it looks up.
   std::vector<std::vector<double>> memory_key;
   std::vector<std::vector<std::vector<double>>> lookup_key;  // [lookup][configuration]
+  std::vector<std::vector<std::vector<double>>> cv_key;      // [grouping][configuration]
   std::size_t unservable = 0;
   std::string first_reason;
 };
 
-Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, const json& device, const Recipe& r) {
+Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, const json& device, const Recipe& r,
+               const std::vector<CvGrouping>& cv) {
   Encoder enc(op_spec, device);
   std::vector<ExprId> feats, terms, checks, mem_key;
   std::vector<std::vector<ExprId>> lookup_keys;
@@ -505,6 +556,11 @@ Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, c
       lookup_keys.emplace_back();
       for (const auto& k : l.key) lookup_keys.back().push_back(enc.feature(k));
     }
+  }
+  std::vector<std::vector<ExprId>> cv_keys;
+  for (const auto& g : cv) {
+    cv_keys.emplace_back();
+    for (const auto& k : g.key) cv_keys.back().push_back(enc.feature(k));
   }
   for (const auto& t : r.baseline_terms) terms.push_back(enc.feature(t));
   const ExprId group = r.baseline_group.empty() ? -1 : enc.feature(r.baseline_group);
@@ -524,6 +580,9 @@ Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, c
   e.terms.ones(configs.size(), terms.size() + 1);
   e.memory_key.assign(configs.size(), {});
   e.lookup_key.assign(lookup_keys.size(), std::vector<std::vector<double>>(configs.size()));
+  e.cv_key.assign(cv_keys.size(), std::vector<std::vector<double>>(configs.size()));
+  std::vector<std::vector<double>> ck(cv_keys.size());
+  for (std::size_t g = 0; g < cv_keys.size(); ++g) ck[g].resize(cv_keys[g].size());
   Bindings b;
   std::vector<double> x(feats.size()), t(terms.size()), mk(mem_key.size());
   std::vector<std::vector<double>> lk(lookup_keys.size());
@@ -550,6 +609,8 @@ Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, c
           if (auto err3 = enc.eval_all(mem_key, b, mk)) reason = err3->describe();
         for (std::size_t l = 0; l < lookup_keys.size() && reason.empty(); ++l)
           if (auto err4 = enc.eval_all(lookup_keys[l], b, lk[l])) reason = err4->describe();
+        for (std::size_t g = 0; g < cv_keys.size() && reason.empty(); ++g)
+          if (auto err5 = enc.eval_all(cv_keys[g], b, ck[g])) reason = err5->describe();
       }
       for (double v : x)
         if (reason.empty() && !std::isfinite(v)) reason = "a feature is not finite";
@@ -564,6 +625,7 @@ Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, c
     for (std::size_t j = 0; j < x.size(); ++j) e.X(feat_row[j], i) = x[j];
     e.memory_key[i] = mk;
     for (std::size_t l = 0; l < lk.size(); ++l) e.lookup_key[l][i] = lk[l];
+    for (std::size_t g = 0; g < ck.size(); ++g) e.cv_key[g][i] = ck[g];
     for (std::size_t j = 0; j < t.size(); ++j) e.terms(i, j + 1) = t[j];
   }
   return e;
@@ -574,7 +636,344 @@ struct CandidateResult {
   Metrics validation;
 };
 
+/// What every fit (the final model's and each cross-validation fold's) shares.
+struct Context {
+  const std::vector<Configuration>& configs;
+  const Encoded& enc;
+  const Recipe& recipe;
+  unsigned threads;
+  std::uint64_t seed;
+  std::function<void(const std::string&)> say;
+};
+
+/// One fitted model in training form: baseline, residual memory, normalization, networks, the
+/// input range and correction limit; predict() answers exactly as the model file serves.
+struct Fitted {
+  std::optional<Baseline> baseline;
+  std::vector<double> base;  ///< per configuration (0: no baseline group)
+  std::optional<ResidualMemory> memory;
+  std::map<std::vector<double>, double> memory_mean;
+  arma::mat X;  ///< raw network inputs per configuration, memory inputs as in training (leave-one-out)
+  arma::vec mean, sd;
+  double t_mean = 0.0, t_sd = 1.0;
+  std::vector<detail::Mlp> nets;
+  std::vector<double> range_lo, range_hi;  ///< per input, over the training rows
+  double corr_lo = 0.0, corr_hi = 0.0;     ///< clamp of the ensemble's log-correction
+  std::vector<std::size_t> tr, va;         ///< training / early-stopping configurations used
+  // The search (final model only).
+  std::vector<CandidateResult> results;
+  std::size_t best = 0;
+  Hyperparameters chosen;
+  json ensemble_summary = nullptr;
+  int total_epochs = 0;
+  std::size_t networks_trained = 0;
+};
+
+/// Widening of the correction limit beyond the training residuals (log units): a served
+/// log-correction stays within [min - log 1.5, max + log 1.5] of the training configurations'
+/// log(label / baseline).
+const double kCorrectionWidening = std::log(1.5);
+
+/// Fit baseline, memory and networks on `tr` (early stopping on `va`). With several candidates
+/// the best on `va` is chosen (the search); its ensemble follows the recipe. `stream` separates
+/// the seeds of different fits (0: the final model).
+Fitted fit_model(const Context& c, std::vector<std::size_t> tr, std::vector<std::size_t> va,
+                 const std::vector<Hyperparameters>& candidates, bool keep_ensemble_always, std::uint64_t stream,
+                 bool verbose) {
+  const auto& configs = c.configs;
+  const Recipe& recipe = c.recipe;
+  auto say = [&](const std::string& m) {
+    if (verbose && c.say) c.say(m);
+  };
+  Fitted f;
+  f.base.assign(configs.size(), 1.0);
+  if (recipe.has_baseline) {
+    Baseline bl;
+    bl.group = recipe.baseline_group;
+    bl.features = recipe.baseline_terms;
+    std::map<double, std::vector<std::size_t>> groups;
+    for (std::size_t i : tr) groups[c.enc.group[i]].push_back(i);
+    std::map<double, arma::vec> coef;
+    for (const auto& [key, idx] : groups) {
+      arma::vec y(idx.size());
+      for (std::size_t k = 0; k < idx.size(); ++k) y[k] = configs[idx[k]].label_ns;
+      const arma::vec cf = detail::fit_log_lad(c.enc.terms.rows(arma::conv_to<arma::uvec>::from(idx)), y);
+      coef[key] = cf;
+      Baseline::Group g;
+      g.key = bl.group.empty() ? 0.0 : key;
+      g.intercept = cf[0];
+      g.coefficients.assign(cf.begin() + 1, cf.end());
+      bl.groups.push_back(std::move(g));
+    }
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      if (!c.enc.servable[i]) continue;
+      auto it = coef.find(c.enc.group[i]);
+      f.base[i] = it == coef.end() ? 0.0 : arma::dot(c.enc.terms.row(i), it->second);
+    }
+    f.baseline = std::move(bl);
+    say("baseline fitted for " + std::to_string(coef.size()) + " group(s) on " + std::to_string(tr.size()) +
+        " training configurations");
+  }
+  // Configurations whose group has no baseline cannot be predicted: leave them out.
+  std::erase_if(va, [&](std::size_t i) { return !(f.base[i] > 0.0); });
+  std::erase_if(tr, [&](std::size_t i) { return !(f.base[i] > 0.0); });
+  if (tr.empty() || va.empty()) throw TorpError(ErrorCode::training, "no training or validation configuration has a baseline");
+
+  // Residual memory: mean residual log(label / baseline) of the training configurations per key.
+  // A training configuration looking up its own key sees the others only (leave-one-out), as a
+  // configuration outside the table would; every other configuration sees the table.
+  f.X = c.enc.X;
+  if (recipe.memory) {
+    std::vector<double> residual(configs.size(), 0.0);
+    for (std::size_t i : tr) residual[i] = std::log(configs[i].label_ns) - std::log(f.base[i]);
+    detail::MemoryTable table = detail::build_memory(c.enc.memory_key, c.enc.lookup_key, residual, tr);
+    for (std::size_t j = 0; j < recipe.features.size(); ++j)
+      if (recipe.memory_slot[j] >= 0) f.X.row(j) = table.inputs.row(static_cast<arma::uword>(recipe.memory_slot[j]));
+    ResidualMemory rm = *recipe.memory;
+    rm.entries = std::move(table.entries);
+    for (const auto& e : rm.entries) f.memory_mean.emplace(e.key, e.mean);
+    say("residual memory: " + std::to_string(rm.entries.size()) + " keys from " + std::to_string(tr.size()) +
+        " training configurations, " + std::to_string(rm.lookups.size()) + " lookup(s)" +
+        (recipe.unseen_copies ? ", each training configuration also presented with every lookup empty" : ""));
+    f.memory = std::move(rm);
+  }
+
+  // Training rows: the training configurations, and with memory.unseen_copies each once more with
+  // every memory input empty (mean 0, found 0), as a configuration of an unseen shape is served.
+  const arma::mat Xtr_plain = f.X.cols(arma::conv_to<arma::uvec>::from(tr));
+  arma::mat Xtr_raw = Xtr_plain;
+  if (recipe.memory && recipe.unseen_copies) {
+    arma::mat copy = Xtr_plain;
+    for (std::size_t j = 0; j < recipe.features.size(); ++j)
+      if (recipe.memory_slot[j] >= 0) copy.row(j).zeros();
+    Xtr_raw = arma::join_rows(Xtr_plain, copy);
+  }
+  const std::size_t copies = Xtr_raw.n_cols / std::max<std::size_t>(1, tr.size());
+  f.range_lo.resize(Xtr_raw.n_rows);
+  f.range_hi.resize(Xtr_raw.n_rows);
+  for (arma::uword j = 0; j < Xtr_raw.n_rows; ++j) {
+    f.range_lo[j] = Xtr_raw.row(j).min();
+    f.range_hi[j] = Xtr_raw.row(j).max();
+  }
+  f.mean = arma::mean(Xtr_raw, 1);
+  f.sd = arma::stddev(Xtr_raw, 1, 1);
+  for (arma::uword j = 0; j < f.sd.n_elem; ++j)
+    if (!(f.sd[j] > 1e-12 * std::max(1.0, std::fabs(f.mean[j])))) f.sd[j] = 1.0;
+  auto standardize = [&](const arma::mat& X) { return arma::mat((X.each_col() - f.mean).each_col() / f.sd); };
+  const arma::mat Xtr = standardize(Xtr_raw), Xva = standardize(f.X.cols(arma::conv_to<arma::uvec>::from(va)));
+  auto target = [&](const std::vector<std::size_t>& idx) {
+    arma::rowvec t(idx.size());
+    for (std::size_t k = 0; k < idx.size(); ++k) t[k] = std::log(configs[idx[k]].label_ns) - std::log(f.base[idx[k]]);
+    return t;
+  };
+  const arma::rowvec ttr_plain = target(tr), tva = target(va);
+  arma::rowvec ttr = ttr_plain;
+  for (std::size_t k = 1; k < copies; ++k) ttr = arma::join_rows(ttr, ttr_plain);
+  f.corr_lo = ttr_plain.min() - kCorrectionWidening;
+  f.corr_hi = ttr_plain.max() + kCorrectionWidening;
+  f.t_mean = arma::mean(ttr);
+  f.t_sd = arma::stddev(ttr, 1);
+  if (!(f.t_sd > 1e-12)) f.t_sd = 1.0;
+  const arma::rowvec ytr = (ttr - f.t_mean) / f.t_sd, yva = (tva - f.t_mean) / f.t_sd;
+  std::vector<double> va_label(va.size()), va_base(va.size());
+  for (std::size_t k = 0; k < va.size(); ++k) {
+    va_label[k] = configs[va[k]].label_ns;
+    va_base[k] = f.base[va[k]];
+  }
+  auto validation_metrics = [&](const arma::rowvec& out) {
+    std::vector<double> pred(va.size());
+    for (std::size_t k = 0; k < va.size(); ++k) pred[k] = va_base[k] * std::exp(out[k] * f.t_sd + f.t_mean);
+    return compute_metrics(pred, va_label);
+  };
+
+  if (candidates.size() > 1)
+    say("searching " + std::to_string(candidates.size()) + " candidates on " + std::to_string(c.threads) + " thread(s): " +
+        std::to_string(tr.size()) + " training, " + std::to_string(va.size()) + " validation configurations, " +
+        std::to_string(recipe.features.size()) + " features");
+  f.results.resize(candidates.size());
+  std::atomic<std::size_t> done{0};
+  run_parallel(candidates.size(), c.threads, [&](std::size_t i) {
+    CandidateResult& r = f.results[i];
+    r.fit = detail::fit_mlp(Xtr, ytr, Xva, yva, candidates[i], detail::derive_seed(c.seed, stream + 1000 + i), f.t_sd);
+    r.validation = validation_metrics(detail::mlp_forward(r.fit.net, Xva));
+    say("candidate " + std::to_string(++done) + "/" + std::to_string(candidates.size()) + " " + describe(candidates[i]) +
+        ": " + std::to_string(r.fit.epochs) + " epochs (best " + std::to_string(r.fit.best_epoch) + "), validation ±10% " +
+        fmt(100 * r.validation.within_10, 1) + "%, median APE " + fmt(r.validation.median_ape, 2) + "%");
+  });
+  for (std::size_t i = 1; i < f.results.size(); ++i)
+    if (better(f.results[i].validation, f.results[f.best].validation)) f.best = i;
+  f.chosen = candidates[f.best];
+
+  // Optional ensemble: extra members with derived seeds. Every member is paid for on every query,
+  // so unless the recipe keeps it always (search.ensemble_keep), the ensemble is kept only if it
+  // puts at least kEnsembleMinGain more validation configurations within ±10%.
+  f.nets = {f.results[f.best].fit.net};
+  f.networks_trained = candidates.size();
+  for (const auto& r : f.results) f.total_epochs += r.fit.epochs;
+  if (f.chosen.ensemble > 1) {
+    std::vector<detail::MlpFit> extra(static_cast<std::size_t>(f.chosen.ensemble - 1));
+    f.networks_trained += extra.size();
+    run_parallel(extra.size(), c.threads, [&](std::size_t j) {
+      extra[j] = detail::fit_mlp(Xtr, ytr, Xva, yva, f.chosen, detail::derive_seed(c.seed, stream + 2000 + j), f.t_sd);
+    });
+    arma::rowvec avg = detail::mlp_forward(f.nets[0], Xva);
+    for (const auto& e : extra) {
+      avg += detail::mlp_forward(e.net, Xva);
+      f.total_epochs += e.epochs;
+    }
+    avg /= static_cast<double>(f.chosen.ensemble);
+    const Metrics ens = validation_metrics(avg);
+    constexpr double kEnsembleMinGain = 0.005;  // 0.5 percentage points
+    const bool keep = keep_ensemble_always || ens.within_10 >= f.results[f.best].validation.within_10 + kEnsembleMinGain;
+    f.ensemble_summary = {{"members", f.chosen.ensemble},
+                          {"validation_single", to_json(f.results[f.best].validation)},
+                          {"validation_ensemble", to_json(ens)},
+                          {"rule", keep_ensemble_always ? "always" : "if_better"},
+                          {"kept", keep}};
+    say("ensemble of " + std::to_string(f.chosen.ensemble) + ": validation ±10% " + fmt(100 * ens.within_10, 1) +
+        "%, median APE " + fmt(ens.median_ape, 2) + "% vs single " + fmt(100 * f.results[f.best].validation.within_10, 1) +
+        "%, " + fmt(f.results[f.best].validation.median_ape, 2) + "% -> " + (keep ? "kept" : "single network kept"));
+    if (keep)
+      for (const auto& e : extra) f.nets.push_back(e.net);
+    else
+      f.chosen.ensemble = 1;
+  }
+  f.tr = std::move(tr);
+  f.va = std::move(va);
+  return f;
+}
+
+/// Domains of an answer (docs/model-format.md, calibration).
+enum Domain { kSeen = 0, kInside = 1, kOutside = 2 };
+constexpr const char* kDomainNames[] = {"seen", "inside", "outside"};
+
+struct Served {
+  double runtime = std::numeric_limits<double>::quiet_NaN();
+  int domain = kInside;
+};
+
+/// Configuration i answered by `f` as the model file serves it: domain (a seen-lookup finds an
+/// entry -> seen; else every non-memory input within the input range -> inside; else outside),
+/// inputs clamped into the input range, ensemble mean, log-correction clamped, times the baseline.
+Served serve(const Context& c, const Fitted& f, std::size_t i) {
+  Served s;
+  if (!(f.base[i] > 0.0)) return s;
+  bool seen = false;
+  if (f.memory)
+    for (std::size_t l = 0; l < f.memory->lookups.size(); ++l)
+      if (f.memory->lookups[l].seen && f.memory_mean.count(c.enc.lookup_key[l][i])) seen = true;
+  arma::vec x = f.X.col(i);
+  if (f.memory) {  // as served: no leave-one-out, the table as stored
+    for (std::size_t j = 0; j < c.recipe.features.size(); ++j) {
+      const int slot = c.recipe.memory_slot[j];
+      if (slot < 0) continue;
+      auto it = f.memory_mean.find(c.enc.lookup_key[static_cast<std::size_t>(slot / 2)][i]);
+      x[j] = it == f.memory_mean.end() ? 0.0 : (slot % 2 == 0 ? it->second : 1.0);
+    }
+  }
+  bool inside = true;
+  for (std::size_t j = 0; j < x.n_elem; ++j) {
+    if (c.recipe.memory_slot[j] < 0 && (x[j] < f.range_lo[j] || x[j] > f.range_hi[j])) inside = false;
+    x[j] = std::clamp(x[j], f.range_lo[j], f.range_hi[j]);
+  }
+  s.domain = seen ? kSeen : inside ? kInside : kOutside;
+  const arma::mat xs = (x - f.mean) / f.sd;
+  double o = 0.0;
+  for (const auto& net : f.nets) o += detail::mlp_forward(net, xs)[0] * f.t_sd + f.t_mean;
+  o /= static_cast<double>(f.nets.size());
+  o = std::clamp(o, f.corr_lo, f.corr_hi);
+  s.runtime = f.base[i] * std::exp(o);
+  return s;
+}
+
+/// A log residual log(label / prediction) and the domain of its prediction.
+struct Residual {
+  double r;
+  int domain;
+};
+
+/// Minimum residuals for a domain's own quantiles; fewer fall back (calibrate()).
+constexpr std::size_t kMinDomainResiduals = 50;
+/// Log-space widening of the fallback interval of "outside" when it has too few residuals.
+constexpr double kOutsideFallbackWidening = 2.0;
+
 }  // namespace
+
+namespace detail {
+
+std::array<double, 2> conformal_interval(std::vector<double> r, double coverage) {
+  if (r.empty()) return {0.0, 0.0};
+  std::sort(r.begin(), r.end());
+  const double n = static_cast<double>(r.size());
+  const double alpha = 1.0 - coverage;
+  // Split-conformal order statistics of a central interval: the floor((n + 1) alpha / 2)-th
+  // and ceil((n + 1) (1 - alpha / 2))-th smallest, clamped into 1..n.
+  auto at = [&](double k) {
+    const auto idx = static_cast<std::size_t>(std::clamp(k, 1.0, n)) - 1;
+    return r[idx];
+  };
+  return {at(std::floor((n + 1.0) * alpha / 2.0)), at(std::ceil((n + 1.0) * (1.0 - alpha / 2.0)))};
+}
+
+DomainCalibration calibrate(const std::vector<double>& residual, const std::vector<int>& domain, double coverage) {
+  std::array<std::vector<double>, 3> by;
+  for (std::size_t k = 0; k < residual.size(); ++k) by[static_cast<std::size_t>(domain[k])].push_back(residual[k]);
+  DomainCalibration cal;
+  auto pooled = [&](std::initializer_list<int> ds) {
+    std::vector<double> v;
+    for (int d : ds) v.insert(v.end(), by[static_cast<std::size_t>(d)].begin(), by[static_cast<std::size_t>(d)].end());
+    return v;
+  };
+  auto set = [&](int d, const std::vector<double>& v, const std::string& from) {
+    const auto q = conformal_interval(v, coverage);
+    cal.lo[d] = std::min(q[0], 0.0);  // a band always contains the prediction itself
+    cal.hi[d] = std::max(q[1], 0.0);
+    cal.n[d] = v.size();
+    cal.from[d] = from;
+  };
+  const std::vector<double> all = pooled({kSeen, kInside, kOutside});
+  // inside: own; else inside + outside; else everything.
+  if (by[kInside].size() >= kMinDomainResiduals) set(kInside, by[kInside], "own");
+  else if (by[kInside].size() + by[kOutside].size() >= kMinDomainResiduals) set(kInside, pooled({kInside, kOutside}), "inside+outside");
+  else set(kInside, all, "all");
+  // seen: own; else inside's interval (the wider neighbour).
+  if (by[kSeen].size() >= kMinDomainResiduals) set(kSeen, by[kSeen], "own");
+  else {
+    cal.lo[kSeen] = cal.lo[kInside];
+    cal.hi[kSeen] = cal.hi[kInside];
+    cal.n[kSeen] = cal.n[kInside];
+    cal.from[kSeen] = "inside";
+  }
+  // outside: own; else inside's interval widened (both ends times kOutsideFallbackWidening).
+  if (by[kOutside].size() >= kMinDomainResiduals) set(kOutside, by[kOutside], "own");
+  else {
+    cal.lo[kOutside] = std::min(0.0, cal.lo[kInside]) * kOutsideFallbackWidening;
+    cal.hi[kOutside] = std::max(0.0, cal.hi[kInside]) * kOutsideFallbackWidening;
+    cal.n[kOutside] = cal.n[kInside];
+    cal.from[kOutside] = "inside x" + fmt(kOutsideFallbackWidening, 0);
+  }
+  for (int d = 0; d < 3; ++d) cal.own_n[d] = by[static_cast<std::size_t>(d)].size();
+  return cal;
+}
+
+std::vector<int> group_folds(const std::vector<std::vector<double>>& keys, const std::vector<std::size_t>& members, int folds,
+                             std::uint64_t seed) {
+  std::map<std::vector<double>, int> group_index;  // sorted keys: independent of configuration order
+  for (std::size_t i : members) group_index.emplace(keys[i], 0);
+  std::vector<int> order(group_index.size());
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(derive_seed(seed, 0xC5F01D));
+  rng.shuffle(order);  // order[k] = group rank placed k-th
+  std::vector<int> fold_of_rank(group_index.size());
+  for (std::size_t k = 0; k < order.size(); ++k) fold_of_rank[static_cast<std::size_t>(order[k])] = static_cast<int>(k % static_cast<std::size_t>(folds));
+  int rank = 0;
+  for (auto& [key, f] : group_index) f = fold_of_rank[static_cast<std::size_t>(rank++)];
+  std::vector<int> fold(keys.size(), -1);
+  for (std::size_t i : members) fold[i] = group_index.at(keys[i]);
+  return fold;
+}
+
+}  // namespace detail
 
 TrainReport train(const Dataset& data, const json& op_spec, const json& device, const TrainOptions& options,
                   const std::string& dataset_sha256) {
@@ -591,6 +990,16 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
     throw TorpError(ErrorCode::training, "dataset is of op " + data.op + " but the op spec describes " + enc.op());
   const Recipe recipe = parse_recipe(op_spec, options.recipe);
   std::vector<Hyperparameters> candidates = options.candidates.empty() ? recipe.search : options.candidates;
+  // Cross-validation groupings: the options' (--cv-group), else the recipe's; folds likewise.
+  std::vector<CvGrouping> cv = recipe.cv;
+  if (!options.cv_group.empty()) {
+    std::string nm;
+    for (const auto& k : options.cv_group) nm += (nm.empty() ? "" : ",") + k;
+    cv = {{nm, options.cv_group}};
+  }
+  const int cv_folds = options.cv_folds >= 0 ? options.cv_folds : (recipe.cv_folds > 0 ? recipe.cv_folds : 5);
+  if (cv_folds == 1) throw TorpError(ErrorCode::training, "cross-validation needs at least 2 folds (0 turns it off)");
+  if (cv_folds == 0) cv.clear();
 
   AggregationReport agg;
   const std::vector<Configuration> configs = aggregate(data, options.reject_factor, &agg);
@@ -601,7 +1010,7 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
 
   const Split split = split_by_configuration(configs.size(), options.seed, options.validation_fraction, options.test_fraction);
   const PlausibilityResult plaus = judge_plausibility(configs, enc, split.train);
-  Encoded enc_data = encode(configs, op_spec, device, recipe);
+  const Encoded enc_data = encode(configs, op_spec, device, recipe, cv);
   if (enc_data.unservable > 0)
     say(std::to_string(enc_data.unservable) + " configurations are outside the recipe's domain and not used (first: " +
         enc_data.first_reason + ")");
@@ -619,8 +1028,8 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
     return out;
   };
   std::size_t implausible_train = 0, implausible_val = 0, implausible_test = 0;
-  std::vector<std::size_t> tr = usable(split.train, &implausible_train);
-  std::vector<std::size_t> va = usable(split.validation, &implausible_val);
+  const std::vector<std::size_t> tr = usable(split.train, &implausible_train);
+  const std::vector<std::size_t> va = usable(split.validation, &implausible_val);
   usable(split.test, &implausible_test);
   if (plaus.defined)
     say("plausibility rule (labels within " + fmt(plaus.factor, 2) + "x of their group's robust fit): excluded " +
@@ -631,142 +1040,155 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
     throw TorpError(ErrorCode::training, "too few usable configurations: " + std::to_string(tr.size()) + " for training, " +
                                              std::to_string(va.size()) + " for validation (need 20 and 5)");
 
-  // Baseline: per group, intercept + sum coef * term, fitted on the training configurations only.
-  std::optional<Baseline> baseline;
-  std::vector<double> base(configs.size(), 1.0);
-  if (recipe.has_baseline) {
-    Baseline bl;
-    bl.group = recipe.baseline_group;
-    bl.features = recipe.baseline_terms;
-    std::map<double, std::vector<std::size_t>> groups;
-    for (std::size_t i : tr) groups[enc_data.group[i]].push_back(i);
-    std::map<double, arma::vec> coef;
-    for (const auto& [key, idx] : groups) {
-      arma::vec y(idx.size());
-      for (std::size_t k = 0; k < idx.size(); ++k) y[k] = configs[idx[k]].label_ns;
-      const arma::vec c = detail::fit_log_lad(enc_data.terms.rows(arma::conv_to<arma::uvec>::from(idx)), y);
-      coef[key] = c;
-      Baseline::Group g;
-      g.key = bl.group.empty() ? 0.0 : key;
-      g.intercept = c[0];
-      g.coefficients.assign(c.begin() + 1, c.end());
-      bl.groups.push_back(std::move(g));
-    }
-    for (std::size_t i = 0; i < configs.size(); ++i) {
-      if (!enc_data.servable[i]) continue;
-      auto it = coef.find(enc_data.group[i]);
-      base[i] = it == coef.end() ? 0.0 : arma::dot(enc_data.terms.row(i), it->second);
-    }
-    baseline = std::move(bl);
-    say("baseline fitted for " + std::to_string(coef.size()) + " group(s) on " + std::to_string(tr.size()) +
-        " training configurations");
-  }
-  // Validation configurations whose group has no baseline cannot be predicted: leave them out.
-  std::erase_if(va, [&](std::size_t i) { return !(base[i] > 0.0); });
-  std::erase_if(tr, [&](std::size_t i) { return !(base[i] > 0.0); });
-
-  // Residual memory: mean residual log(label / baseline) of the training configurations per key.
-  // A training configuration looking up its own key sees the others only (leave-one-out), as a
-  // configuration outside the table would; validation and test configurations see the table.
-  std::optional<ResidualMemory> memory;
-  if (recipe.memory) {
-    std::vector<double> residual(configs.size(), 0.0);
-    for (std::size_t i : tr) residual[i] = std::log(configs[i].label_ns) - std::log(base[i]);
-    detail::MemoryTable table = detail::build_memory(enc_data.memory_key, enc_data.lookup_key, residual, tr);
-    for (std::size_t j = 0; j < recipe.features.size(); ++j)
-      if (recipe.memory_slot[j] >= 0)
-        enc_data.X.row(j) = table.inputs.row(static_cast<arma::uword>(recipe.memory_slot[j]));
-    ResidualMemory rm = *recipe.memory;
-    rm.entries = std::move(table.entries);
-    say("residual memory: " + std::to_string(rm.entries.size()) + " keys from " + std::to_string(tr.size()) +
-        " training configurations, " + std::to_string(rm.lookups.size()) + " lookup(s)");
-    memory = std::move(rm);
-  }
-
-  // Inputs standardized with training statistics; target = log(label / baseline), standardized.
-  const arma::uvec tr_idx = arma::conv_to<arma::uvec>::from(tr), va_idx = arma::conv_to<arma::uvec>::from(va);
-  const arma::mat Xtr_raw = enc_data.X.cols(tr_idx);
-  const arma::vec mean = arma::mean(Xtr_raw, 1);
-  arma::vec sd = arma::stddev(Xtr_raw, 1, 1);
-  for (arma::uword j = 0; j < sd.n_elem; ++j)
-    if (!(sd[j] > 1e-12 * std::max(1.0, std::fabs(mean[j])))) sd[j] = 1.0;
-  auto standardize = [&](const arma::mat& X) { return arma::mat((X.each_col() - mean).each_col() / sd); };
-  const arma::mat Xtr = standardize(Xtr_raw), Xva = standardize(enc_data.X.cols(va_idx));
-  auto target = [&](const std::vector<std::size_t>& idx) {
-    arma::rowvec t(idx.size());
-    for (std::size_t k = 0; k < idx.size(); ++k) t[k] = std::log(configs[idx[k]].label_ns) - std::log(base[idx[k]]);
-    return t;
-  };
-  const arma::rowvec ttr = target(tr), tva = target(va);
-  const double t_mean = arma::mean(ttr);
-  double t_sd = arma::stddev(ttr, 1);
-  if (!(t_sd > 1e-12)) t_sd = 1.0;
-  const arma::rowvec ytr = (ttr - t_mean) / t_sd, yva = (tva - t_mean) / t_sd;
-  std::vector<double> va_label(va.size()), va_base(va.size());
-  for (std::size_t k = 0; k < va.size(); ++k) {
-    va_label[k] = configs[va[k]].label_ns;
-    va_base[k] = base[va[k]];
-  }
-  auto validation_metrics = [&](const arma::rowvec& out) {
-    std::vector<double> pred(va.size());
-    for (std::size_t k = 0; k < va.size(); ++k) pred[k] = va_base[k] * std::exp(out[k] * t_sd + t_mean);
-    return compute_metrics(pred, va_label);
-  };
-
   unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads) : std::thread::hardware_concurrency();
   threads = std::max(1u, threads);
-  say("searching " + std::to_string(candidates.size()) + " candidates on " + std::to_string(threads) + " thread(s): " +
-      std::to_string(tr.size()) + " training, " + std::to_string(va.size()) + " validation configurations, " +
-      std::to_string(recipe.features.size()) + " features");
-  std::vector<CandidateResult> results(candidates.size());
-  std::atomic<std::size_t> done{0};
-  run_parallel(candidates.size(), threads, [&](std::size_t i) {
-    CandidateResult& r = results[i];
-    r.fit = detail::fit_mlp(Xtr, ytr, Xva, yva, candidates[i], detail::derive_seed(options.seed, 1000 + i), t_sd);
-    r.validation = validation_metrics(detail::mlp_forward(r.fit.net, Xva));
-    say("candidate " + std::to_string(++done) + "/" + std::to_string(candidates.size()) + " " + describe(candidates[i]) +
-        ": " + std::to_string(r.fit.epochs) + " epochs (best " + std::to_string(r.fit.best_epoch) + "), validation ±10% " +
-        fmt(100 * r.validation.within_10, 1) + "%, median APE " + fmt(r.validation.median_ape, 2) + "%");
-  });
-  std::size_t best = 0;
-  for (std::size_t i = 1; i < results.size(); ++i)
-    if (better(results[i].validation, results[best].validation)) best = i;
-  Hyperparameters chosen = candidates[best];
+  const Context ctx{configs, enc_data, recipe, threads, options.seed, say};
+  const Fitted fin = fit_model(ctx, tr, va, candidates, recipe.ensemble_always, 0, true);
+  const Hyperparameters& chosen = fin.chosen;
 
-  // Optional ensemble: extra members with derived seeds. Every member is paid for on every query,
-  // so the ensemble is kept only if it puts at least kEnsembleMinGain more validation
-  // configurations within ±10% than the single network.
-  std::vector<detail::Mlp> members{results[best].fit.net};
-  json ensemble_summary = nullptr;
-  int total_epochs = 0;
-  std::size_t networks_trained = candidates.size();
-  for (const auto& r : results) total_epochs += r.fit.epochs;
-  if (chosen.ensemble > 1) {
-    std::vector<detail::MlpFit> extra(static_cast<std::size_t>(chosen.ensemble - 1));
-    networks_trained += extra.size();
-    run_parallel(extra.size(), threads, [&](std::size_t j) {
-      extra[j] = detail::fit_mlp(Xtr, ytr, Xva, yva, chosen, detail::derive_seed(options.seed, 2000 + j), t_sd);
+  // ---- grouped cross-validation: out-of-fold predictions for calibration and the report ----
+  // The configurations of the training and validation parts are grouped by the grouping's key
+  // and the groups dealt into folds; fold f's model trains on the training configurations of the
+  // other folds (early stopping on their validation configurations) with the chosen
+  // hyperparameters and ensemble, and predicts every configuration of fold f as served.
+  constexpr double kCoverage = 0.9;
+  std::vector<double> cal_r;
+  std::vector<int> cal_d;
+  // The validation part, answered by the final model.
+  std::vector<Residual> val_res;
+  for (std::size_t i : fin.va) {
+    const Served s = serve(ctx, fin, i);
+    if (std::isnan(s.runtime)) continue;
+    val_res.push_back({std::log(configs[i].label_ns / s.runtime), s.domain});
+  }
+  struct GroupingResult {
+    std::vector<std::size_t> idx;  // plausible OOF configurations
+    std::vector<double> pred;
+    std::vector<int> domain, fold;
+    std::size_t groups = 0;
+  };
+  std::vector<GroupingResult> cvres(cv.size());
+  std::vector<std::size_t> members = tr;
+  members.insert(members.end(), va.begin(), va.end());
+  std::sort(members.begin(), members.end());
+  std::vector<bool> is_val(configs.size(), false);
+  for (std::size_t i : va) is_val[i] = true;
+  if (!cv.empty()) {
+    Hyperparameters fold_hp = chosen;  // the final model's hyperparameters; ensemble always kept
+    if (recipe.cv_ensemble > 0) fold_hp.ensemble = recipe.cv_ensemble;
+    std::vector<std::vector<int>> fold_of(cv.size());
+    for (std::size_t g = 0; g < cv.size(); ++g) fold_of[g] = detail::group_folds(enc_data.cv_key[g], members, cv_folds, options.seed + g);
+    std::vector<Fitted> fits(cv.size() * static_cast<std::size_t>(cv_folds));
+    say("cross-validation: " + std::to_string(cv.size()) + " grouping(s) x " + std::to_string(cv_folds) + " folds, " +
+        std::to_string(fold_hp.ensemble) + " network(s) each (out-of-fold predictions calibrate the intervals)");
+    // Folds train in parallel, one thread each (their seeds do not depend on the thread count).
+    Context one = ctx;
+    one.threads = 1;
+    run_parallel(fits.size(), threads, [&](std::size_t job) {
+      const std::size_t g = job / static_cast<std::size_t>(cv_folds);
+      const int k = static_cast<int>(job % static_cast<std::size_t>(cv_folds));
+      std::vector<std::size_t> ftr, fva;
+      for (std::size_t i : members)
+        if (fold_of[g][i] != k) (is_val[i] ? fva : ftr).push_back(i);
+      fits[job] = fit_model(one, ftr, fva, {fold_hp}, true, 100000 * (1 + job), false);
     });
-    arma::rowvec avg = detail::mlp_forward(members[0], Xva);
-    for (const auto& f : extra) {
-      avg += detail::mlp_forward(f.net, Xva);
-      total_epochs += f.epochs;
+    for (std::size_t g = 0; g < cv.size(); ++g)
+      for (int k = 0; k < cv_folds; ++k) {
+        Fitted& f = fits[g * static_cast<std::size_t>(cv_folds) + static_cast<std::size_t>(k)];
+        GroupingResult& gr = cvres[g];
+        for (std::size_t i : members) {
+          if (fold_of[g][i] != k) continue;
+          const Served s = serve(ctx, f, i);
+          if (std::isnan(s.runtime)) continue;
+          gr.idx.push_back(i);
+          gr.pred.push_back(s.runtime);
+          gr.domain.push_back(s.domain);
+          gr.fold.push_back(k);
+        }
+        f.X.reset();  // the inputs are large; only predictions are kept
+      }
+    for (std::size_t g = 0; g < cv.size(); ++g) {
+      std::map<std::vector<double>, int> distinct;
+      for (std::size_t i : members) distinct.emplace(enc_data.cv_key[g][i], 0);
+      cvres[g].groups = distinct.size();
     }
-    avg /= static_cast<double>(chosen.ensemble);
-    const Metrics ens = validation_metrics(avg);
-    constexpr double kEnsembleMinGain = 0.005;  // 0.5 percentage points
-    const bool keep = ens.within_10 >= results[best].validation.within_10 + kEnsembleMinGain;
-    ensemble_summary = {{"members", chosen.ensemble},
-                        {"validation_single", to_json(results[best].validation)},
-                        {"validation_ensemble", to_json(ens)},
-                        {"kept", keep}};
-    say("ensemble of " + std::to_string(chosen.ensemble) + ": validation ±10% " + fmt(100 * ens.within_10, 1) +
-        "%, median APE " + fmt(ens.median_ape, 2) + "% vs single " + fmt(100 * results[best].validation.within_10, 1) +
-        "%, " + fmt(results[best].validation.median_ape, 2) + "% -> " + (keep ? "kept" : "single network kept"));
-    if (keep)
-      for (const auto& f : extra) members.push_back(f.net);
-    else
-      chosen.ensemble = 1;
+  }
+  for (const auto& v : val_res) {
+    cal_r.push_back(v.r);
+    cal_d.push_back(v.domain);
+  }
+  for (const auto& gr : cvres)
+    for (std::size_t k = 0; k < gr.idx.size(); ++k) {
+      cal_r.push_back(std::log(configs[gr.idx[k]].label_ns / gr.pred[k]));
+      cal_d.push_back(gr.domain[k]);
+    }
+  const detail::DomainCalibration cal = detail::calibrate(cal_r, cal_d, kCoverage);
+  const std::size_t cv_networks =
+      cv.size() * static_cast<std::size_t>(cv_folds) *
+      static_cast<std::size_t>(recipe.cv_ensemble > 0 ? recipe.cv_ensemble : chosen.ensemble);
+
+  // CV report per grouping: accuracy of the out-of-fold predictions, and the coverage of
+  // intervals calibrated without the fold (cross-conformal: the other folds' residuals of this
+  // grouping plus the validation part).
+  json cv_json = json::object();
+  for (std::size_t g = 0; g < cv.size(); ++g) {
+    const GroupingResult& gr = cvres[g];
+    std::vector<double> p, m;
+    std::array<std::size_t, 3> n_dom{}, in_dom{};
+    std::array<std::vector<double>, 3> ape_dom;
+    for (std::size_t k = 0; k < gr.idx.size(); ++k) {
+      p.push_back(gr.pred[k]);
+      m.push_back(configs[gr.idx[k]].label_ns);
+    }
+    for (int k = 0; k < cv_folds; ++k) {
+      std::vector<double> rr;
+      std::vector<int> dd;
+      for (const auto& v : val_res) {
+        rr.push_back(v.r);
+        dd.push_back(v.domain);
+      }
+      for (std::size_t q = 0; q < gr.idx.size(); ++q)
+        if (gr.fold[q] != k) {
+          rr.push_back(std::log(configs[gr.idx[q]].label_ns / gr.pred[q]));
+          dd.push_back(gr.domain[q]);
+        }
+      const detail::DomainCalibration fc = detail::calibrate(rr, dd, kCoverage);
+      for (std::size_t q = 0; q < gr.idx.size(); ++q) {
+        if (gr.fold[q] != k) continue;
+        const int d = gr.domain[q];
+        const double r = std::log(configs[gr.idx[q]].label_ns / gr.pred[q]);
+        ++n_dom[static_cast<std::size_t>(d)];
+        in_dom[static_cast<std::size_t>(d)] += r >= fc.lo[d] && r <= fc.hi[d] ? 1 : 0;
+        ape_dom[static_cast<std::size_t>(d)].push_back(std::fabs(gr.pred[q] / configs[gr.idx[q]].label_ns - 1.0));
+      }
+    }
+    const Metrics all = compute_metrics(p, m);
+    json dom = json::object();
+    for (int d = 0; d < 3; ++d) {
+      if (n_dom[static_cast<std::size_t>(d)] == 0) continue;
+      std::vector<double> pd, md;
+      for (std::size_t q = 0; q < gr.idx.size(); ++q)
+        if (gr.domain[q] == d) {
+          pd.push_back(gr.pred[q]);
+          md.push_back(configs[gr.idx[q]].label_ns);
+        }
+      const Metrics dm = compute_metrics(pd, md);
+      dom[kDomainNames[d]] = {{"n", n_dom[static_cast<std::size_t>(d)]},
+                              {"within_10", dm.within_10},
+                              {"median_ape", dm.median_ape},
+                              {"coverage", static_cast<double>(in_dom[static_cast<std::size_t>(d)]) /
+                                               static_cast<double>(n_dom[static_cast<std::size_t>(d)])}};
+    }
+    cv_json[cv[g].name] = {{"key", cv[g].key},
+                           {"folds", cv_folds},
+                           {"groups", gr.groups},
+                           {"n", all.n},
+                           {"within_10", all.within_10},
+                           {"median_ape", all.median_ape},
+                           {"domains", dom}};
+    say("cross-validation by " + cv[g].name + " (" + std::to_string(gr.groups) + " groups, " + std::to_string(cv_folds) +
+        " folds): " + std::to_string(all.n) + " out-of-fold plausible configurations, ±10% " + fmt(100 * all.within_10, 1) +
+        "%, median APE " + fmt(all.median_ape, 2) + "%");
   }
 
   // ---- the model file ---------------------------------------------------------------------------
@@ -781,24 +1203,44 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
   m.applies_when = recipe.applies_when;
   m.requires_ = recipe.requires_;
   m.features = recipe.features;
-  m.mean.assign(mean.begin(), mean.end());
-  m.stddev.assign(sd.begin(), sd.end());
+  m.mean.assign(fin.mean.begin(), fin.mean.end());
+  m.stddev.assign(fin.sd.begin(), fin.sd.end());
   m.transform = TargetTransform::log;
-  m.baseline = baseline;
-  m.memory = memory;
-  for (const auto& net : members) m.ensemble.push_back(detail::to_network(net, t_sd, t_mean));
+  m.baseline = fin.baseline;
+  m.memory = fin.memory;
+  for (const auto& net : fin.nets) m.ensemble.push_back(detail::to_network(net, fin.t_sd, fin.t_mean));
+  m.kind = ModelKind::trained;
+  m.input_range.emplace();
+  for (std::size_t j = 0; j < fin.range_lo.size(); ++j) m.input_range->push_back({fin.range_lo[j], fin.range_hi[j]});
+  m.correction_limit = std::array<double, 2>{fin.corr_lo, fin.corr_hi};
+  json cal_detail = json::object();
+  if (!cal_r.empty()) {
+    Calibration c;
+    c.coverage = kCoverage;
+    c.method = "split-conformal quantiles of log(label / served prediction) per domain, from the out-of-fold "
+               "predictions of the grouped cross-validation and the validation part (plausible labels); a domain with "
+               "fewer than 50 of them borrows: seen <- inside, inside <- inside+outside <- all, outside <- inside x2";
+    for (int d = 0; d < 3; ++d) {
+      c.domains[kDomainNames[d]] = {cal.lo[d], cal.hi[d], static_cast<int>(cal.n[d])};
+      cal_detail[kDomainNames[d]] = {{"from", cal.from[d]}, {"own_n", cal.own_n[d]}};
+    }
+    m.calibration = std::move(c);
+  }
 
   std::vector<bool> memory_hit;
-  const std::vector<double> predicted = predict_configurations(m, configs, &memory_hit);
+  std::vector<int> served_domain;
+  const std::vector<double> predicted = predict_configurations(m, configs, &memory_hit, &served_domain);
   json metrics = split_metrics(predicted, configs, split, plaus.plausible, m.memory ? &memory_hit : nullptr);
+  if (m.calibration) metrics["test_coverage"] = coverage_by_domain(m, predicted, served_domain, configs, split.test, plaus.plausible);
+  if (!cv.empty()) metrics["cv"] = cv_json;
 
   json search = json::array();
   for (std::size_t i = 0; i < candidates.size(); ++i)
     search.push_back({{"hyperparameters", to_json(candidates[i])},
-                      {"epochs", results[i].fit.epochs},
-                      {"best_epoch", results[i].fit.best_epoch},
-                      {"validation_plausible", to_json(results[i].validation)},
-                      {"chosen", i == best}});
+                      {"epochs", fin.results[i].fit.epochs},
+                      {"best_epoch", fin.results[i].fit.best_epoch},
+                      {"validation_plausible", to_json(fin.results[i].validation)},
+                      {"chosen", i == fin.best}});
   json header_commit = data.header.contains("tt_metal_commit") ? data.header["tt_metal_commit"] : json(nullptr);
   m.provenance = {
       {"device", device_name},
@@ -822,7 +1264,7 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
       {"search",
        {{"candidates", search},
         {"selection", "highest validation share within ±10%, then lowest validation median APE (plausible labels)"},
-        {"ensemble", ensemble_summary}}},
+        {"ensemble", fin.ensemble_summary}}},
       {"outliers",
        {{"reject_factor", options.reject_factor},
         {"rows_rejected", agg.rejected_rows},
@@ -834,10 +1276,14 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
           {"train_excluded", implausible_train},
           {"validation_implausible", implausible_val},
           {"test_implausible", implausible_test}}}}},
+      {"limits",
+       {{"input_range", "per network input, min and max over the training rows (inputs are clamped into it)"},
+        {"correction_limit", "min / max of the training configurations' log(label / baseline), widened by log 1.5"}}},
+      {"calibration", {{"residuals", cal_r.size()}, {"validation_residuals", val_res.size()}, {"domains", cal_detail}}},
       {"metrics", metrics},
       {"trained_by", "torp train"},
-      {"effort", {{"networks_trained", networks_trained},
-                  {"epochs", total_epochs}}}};
+      {"effort", {{"networks_trained", fin.networks_trained + cv_networks},
+                  {"epochs", fin.total_epochs}}}};
 
   TrainReport report;
   report.metrics = metrics;

@@ -78,8 +78,18 @@ std::vector<ServedAnswer> serve_configurations(const ModelFile& model, const std
 
 /// serve_configurations()'s runtimes; with `memory_hit`, per configuration whether any memory
 /// lookup found an entry (false without a memory or without a prediction).
+/// With `domain`, it receives per configuration the answer's domain by the model file's rules
+/// (0 seen: a lookup marked seen found an entry; 1 inside: every non-memory input within
+/// input_range, or no input_range; 2 outside), -1 without a prediction.
 std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs,
-                                           std::vector<bool>* memory_hit = nullptr);
+                                           std::vector<bool>* memory_hit = nullptr, std::vector<int>* domain = nullptr);
+
+/// Per domain of the model's calibration: {"n", "coverage" (share of plausible labels of `part`
+/// inside the served interval), "width" ((hi - lo) / runtime of the interval), "within_10",
+/// "median_ape"}; domains without configurations are left out; {} without a calibration.
+nlohmann::json coverage_by_domain(const ModelFile& model, const std::vector<double>& predicted, const std::vector<int>& domain,
+                                  const std::vector<Configuration>& configs, const std::vector<std::size_t>& part,
+                                  const std::vector<bool>& plausible);
 
 /// Metrics of the parts of a split: {"validation", "validation_plausible", "test", "test_plausible",
 /// "not_served": {"validation", "test"}}. Configurations without a prediction (NaN) are counted in
@@ -97,6 +107,9 @@ struct EvaluationOptions {
   double validation_fraction = 0.15;
   double test_fraction = 0.15;
   double reject_factor = kDefaultRejectFactor;
+  /// Evaluate every configuration of the dataset as test data (a dataset the model never saw,
+  /// e.g. held-out shapes): no split, the plausibility rule fitted on all configurations.
+  bool all = false;
 };
 /// The options a model was trained with (provenance seed, split, aggregation); defaults for any
 /// missing entry (e.g. imported models).
@@ -109,6 +122,7 @@ struct Evaluation {
   PlausibilityResult plausibility;     ///< the model's op-spec rule, fitted on the training part
   std::vector<ServedAnswer> served;    ///< per configuration, as the Predictor answers
   std::vector<double> predicted;       ///< per configuration, served[i].runtime_ns
+  std::vector<int> domain;             ///< per configuration: 0 seen, 1 inside, 2 outside, -1 not served
   nlohmann::json metrics;              ///< split_metrics()
   nlohmann::json intervals;            ///< interval_metrics() of the test part
 };
@@ -132,6 +146,9 @@ void write_predictions(const Evaluation& e, std::ostream& out);
 
 /// Plain-text table of split_metrics() (one row per part present, aligned columns).
 std::string metrics_table(const nlohmann::json& metrics);
+/// Plain text of the trust metrics: "cv" (per grouping: out-of-fold accuracy, and per domain
+/// coverage of the 90% intervals) and "test_coverage" (per domain); empty without them.
+std::string trust_table(const nlohmann::json& metrics);
 
 /// Plain-text table of interval_metrics(): per domain n, coverage and median relative width.
 std::string interval_table(const nlohmann::json& intervals);

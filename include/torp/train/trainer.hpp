@@ -14,7 +14,10 @@
 //                      "key": [NAME...]}]}  configurations per key; each lookup feeds the network
 //                                        "memory.<name>.mean" and "memory.<name>.found" (features
 //                                        list them); a training configuration's own-key lookup
-//                                        leaves it out
+//                                        leaves it out; a lookup's "seen": true makes a
+//                                        hit an answer of domain "seen"; "unseen_copies": true
+//                                        also presents every training configuration with all
+//                                        lookups empty (as an unseen shape is served)
 //   "applies_when": [EXPR, ...]          copied to the model's selection (else no_model)
 //   "requires":     [{expr, message}]    copied to the model's selection (else invalid_argument)
 //   "priority":     N                    optional, else TrainOptions::priority
@@ -26,6 +29,15 @@
 //                   Defaults: hidden [[32,32],[64,64],[64,64,64]], learning_rate 0.01,
 //                   batch_size 64, max_epochs 1000, patience 80, weight_decay 0, ensemble 3,
 //                   huber 0.02 (log units; 0 = plain MSE on log runtime).
+//                   "ensemble_keep": "if_better" (default) | "always".
+//   "cv":           {"folds": 5, "ensemble": 0, "groupings": [{"name", "key": [NAME...]}]}
+//                   grouped k-fold cross-validation after the final model: out-of-fold
+//                   predictions (each fold model trained on the other folds with the chosen
+//                   hyperparameters, "ensemble" networks, 0 = as many as the final model) give
+//                   provenance.metrics.cv and, with the validation part, the per-domain
+//                   calibration of the 90% intervals.
+// Every trained model also records input_range (training min/max per network input) and
+// correction_limit (training log(label / baseline) range widened by log 1.5).
 // The split, aggregation and plausibility rule are those of evaluate.hpp, so `torp eval`
 // re-creates the test set from the model's provenance.
 #pragma once
@@ -67,6 +79,12 @@ struct TrainOptions {
                                             ///< empty: the recipe's "search", else defaults
   int threads = 0;                          ///< 0 = all cores; results do not depend on it
   std::string dataset_file;                 ///< recorded in provenance.source_data.file
+  /// Grouped k-fold cross-validation (out-of-fold predictions calibrate the intervals and are
+  /// reported in provenance.metrics.cv): -1 = the recipe's "cv" folds (5 if unset), 0 = none.
+  int cv_folds = -1;
+  /// Features forming the group key of one grouping (e.g. the logical shape); empty = the
+  /// recipe's "cv" groupings.
+  std::vector<std::string> cv_group;
   /// Progress lines (the CLI prints them). Called from worker threads, one call at a time.
   std::function<void(const std::string&)> progress;
 };
