@@ -760,7 +760,10 @@ Fitted fit_model(const Context& c, std::vector<std::size_t> tr, std::vector<std:
   for (arma::uword j = 0; j < f.sd.n_elem; ++j)
     if (!(f.sd[j] > 1e-12 * std::max(1.0, std::fabs(f.mean[j])))) f.sd[j] = 1.0;
   auto standardize = [&](const arma::mat& X) { return arma::mat((X.each_col() - f.mean).each_col() / f.sd); };
-  const arma::mat Xtr = standardize(Xtr_raw), Xva = standardize(f.X.cols(arma::conv_to<arma::uvec>::from(va)));
+  // Validation inputs as served: clamped into the training range (format 2).
+  arma::mat Xva_raw = f.X.cols(arma::conv_to<arma::uvec>::from(va));
+  for (arma::uword j = 0; j < Xva_raw.n_rows; ++j) Xva_raw.row(j) = arma::clamp(Xva_raw.row(j), f.range_lo[j], f.range_hi[j]);
+  const arma::mat Xtr = standardize(Xtr_raw), Xva = standardize(Xva_raw);
   auto target = [&](const std::vector<std::size_t>& idx) {
     arma::rowvec t(idx.size());
     for (std::size_t k = 0; k < idx.size(); ++k) t[k] = std::log(configs[idx[k]].label_ns) - std::log(f.base[idx[k]]);
@@ -782,7 +785,8 @@ Fitted fit_model(const Context& c, std::vector<std::size_t> tr, std::vector<std:
   }
   auto validation_metrics = [&](const arma::rowvec& out) {
     std::vector<double> pred(va.size());
-    for (std::size_t k = 0; k < va.size(); ++k) pred[k] = va_base[k] * std::exp(out[k] * f.t_sd + f.t_mean);
+    for (std::size_t k = 0; k < va.size(); ++k)  // the log-correction clamped as served
+      pred[k] = va_base[k] * std::exp(std::clamp(out[k] * f.t_sd + f.t_mean, f.corr_lo, f.corr_hi));
     return compute_metrics(pred, va_label);
   };
 
@@ -908,11 +912,12 @@ std::array<double, 2> conformal_interval(std::vector<double> r, double coverage)
   const double alpha = 1.0 - coverage;
   // Split-conformal order statistics of a central interval: the floor((n + 1) alpha / 2)-th
   // and ceil((n + 1) (1 - alpha / 2))-th smallest, clamped into 1..n.
+  // The 1e-9 keeps rounding of (1 - coverage) from moving an exact rank (100 * 0.05 is 5, not 4.99...).
   auto at = [&](double k) {
     const auto idx = static_cast<std::size_t>(std::clamp(k, 1.0, n)) - 1;
     return r[idx];
   };
-  return {at(std::floor((n + 1.0) * alpha / 2.0)), at(std::ceil((n + 1.0) * (1.0 - alpha / 2.0)))};
+  return {at(std::floor((n + 1.0) * alpha / 2.0 + 1e-9)), at(std::ceil((n + 1.0) * (1.0 - alpha / 2.0) - 1e-9))};
 }
 
 DomainCalibration calibrate(const std::vector<double>& residual, const std::vector<int>& domain, double coverage) {
