@@ -10,6 +10,8 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <numeric>
+#include <set>
 #include <sstream>
 
 #include "support/fixtures.hpp"
@@ -146,11 +148,14 @@ double predict_by_hand(const ModelFile& m, const Encoder& enc, const json& args,
     } else {
       v = encode_named(enc, args, {f})[0];
     }
+    if (m.input_range) v = std::clamp(v, (*m.input_range)[j][0], (*m.input_range)[j][1]);  // format 2
     x.push_back((v - m.mean[j]) / m.stddev[j]);
   }
   double o = 0.0;
   for (const auto& net : m.ensemble) o += forward(net, x);
-  return std::exp(o / static_cast<double>(m.ensemble.size())) * baseline_of(m, enc, args);
+  o /= static_cast<double>(m.ensemble.size());
+  if (m.correction_limit) o = std::clamp(o, (*m.correction_limit)[0], (*m.correction_limit)[1]);
+  return std::exp(o) * baseline_of(m, enc, args);
 }
 
 /// Serving semantics: the entry of the lookup's key, if any.
@@ -484,4 +489,154 @@ TEST_F(TrainSlice, AModelFileNamingAnUnknownMemoryLookupIsRejected) {
   json no_memory = doc;
   no_memory["residual_memory"] = nullptr;  // memory features without a memory
   expect_rejected(no_memory);
+}
+
+// ---- cross-validation, calibration, limits -------------------------------------------------------
+
+TEST(TrainCalibration, ConformalIntervalOnAKnownSample) {
+  // 99 residuals 0.01 .. 0.99, shuffled: the floor(100 * 0.05) = 5th and ceil(100 * 0.95) = 95th
+  // smallest.
+  std::vector<double> r;
+  for (int i = 99; i >= 1; --i) r.push_back(i / 100.0);
+  const auto q = detail::conformal_interval(r, 0.9);
+  EXPECT_DOUBLE_EQ(q[0], 0.05);
+  EXPECT_DOUBLE_EQ(q[1], 0.95);
+  // 80% of 19 values: floor(20 * 0.1) = 2nd and ceil(20 * 0.9) = 18th smallest.
+  std::vector<double> s;
+  for (int i = 1; i <= 19; ++i) s.push_back(-1.0 + 0.1 * i);
+  const auto q80 = detail::conformal_interval(s, 0.8);
+  EXPECT_NEAR(q80[0], -0.8, 1e-12);
+  EXPECT_NEAR(q80[1], 0.8, 1e-12);
+  // Too few values for the nominal coverage: the extremes.
+  const auto few = detail::conformal_interval({0.3, -0.2, 0.1}, 0.9);
+  EXPECT_DOUBLE_EQ(few[0], -0.2);
+  EXPECT_DOUBLE_EQ(few[1], 0.3);
+}
+
+TEST(TrainCalibration, DomainsWithFewResidualsBorrowFromTheirWiderNeighbour) {
+  std::vector<double> r;
+  std::vector<int> d;
+  auto add = [&](int domain, int n, double scale) {
+    for (int i = 0; i < n; ++i) {
+      r.push_back(scale * (-1.0 + 2.0 * (i + 0.5) / n));  // uniform on (-scale, scale)
+      d.push_back(domain);
+    }
+  };
+  add(0, 200, 0.05);  // seen: tight
+  add(1, 60, 0.3);    // inside: wide
+  add(2, 10, 0.5);    // outside: too few
+  const detail::DomainCalibration c = detail::calibrate(r, d, 0.9);
+  EXPECT_EQ(c.from[0], "own");
+  EXPECT_EQ(c.from[1], "own");
+  EXPECT_EQ(c.own_n[2], 10u);
+  EXPECT_EQ(c.from[2], "inside x2");
+  EXPECT_LT(c.hi[0], 0.05);
+  EXPECT_GT(c.hi[1], 0.25);
+  EXPECT_DOUBLE_EQ(c.lo[2], 2.0 * c.lo[1]);
+  EXPECT_DOUBLE_EQ(c.hi[2], 2.0 * c.hi[1]);
+  // Few seen residuals: seen takes inside's band; few inside ones pool with outside, then all.
+  std::vector<double> r2(r.begin() + 190, r.end());
+  std::vector<int> d2(d.begin() + 190, d.end());
+  const detail::DomainCalibration c2 = detail::calibrate(r2, d2, 0.9);
+  EXPECT_EQ(c2.from[0], "inside");
+  EXPECT_DOUBLE_EQ(c2.hi[0], c2.hi[1]);
+  std::vector<double> r3(r.begin() + 230, r.end());  // 30 inside, 10 outside
+  std::vector<int> d3(d.begin() + 230, d.end());
+  EXPECT_EQ(detail::calibrate(r3, d3, 0.9).from[1], "all");
+}
+
+TEST(TrainCv, GroupFoldsPutEveryGroupInExactlyOneFold) {
+  // 23 groups of 1..4 configurations each, listed in a scrambled order; one non-member.
+  std::vector<std::vector<double>> keys;
+  for (int g = 0; g < 23; ++g)
+    for (int k = 0; k <= g % 4; ++k) keys.push_back({static_cast<double>((g * 7) % 23), 1.0});
+  keys.push_back({99.0, 1.0});
+  std::vector<std::size_t> members(keys.size() - 1);
+  std::iota(members.begin(), members.end(), 0);
+  const std::vector<int> fold = detail::group_folds(keys, members, 5, 3);
+  EXPECT_EQ(fold.back(), -1);
+  std::map<std::vector<double>, std::set<int>> folds_of_group;
+  std::map<int, std::set<std::vector<double>>> groups_in_fold;
+  for (std::size_t i : members) {
+    ASSERT_GE(fold[i], 0);
+    ASSERT_LT(fold[i], 5);
+    folds_of_group[keys[i]].insert(fold[i]);
+    groups_in_fold[fold[i]].insert(keys[i]);
+  }
+  for (const auto& [key, fs] : folds_of_group) EXPECT_EQ(fs.size(), 1u);
+  ASSERT_EQ(groups_in_fold.size(), 5u);
+  for (const auto& [f, gs] : groups_in_fold) EXPECT_TRUE(gs.size() == 4 || gs.size() == 5) << f;
+  // Deterministic for a seed, whatever the order of the members; another seed deals differently.
+  std::vector<std::size_t> reversed(members.rbegin(), members.rend());
+  EXPECT_EQ(detail::group_folds(keys, reversed, 5, 3), fold);
+  EXPECT_NE(detail::group_folds(keys, members, 5, 4), fold);
+}
+
+TEST_F(TrainSlice, CrossValidationAndCalibrationAreRecorded) {
+  const ModelFile& m = report_->model;
+  // The recipe's grouping: by logical shape, 5 folds, every plausible non-test configuration out of fold once.
+  const json& cv = report_->metrics.at("cv").at("logical shape");
+  EXPECT_EQ(cv["folds"].get<int>(), 5);
+  const json& p = m.provenance;
+  const std::size_t non_test = p["split"]["train"].get<std::size_t>() + p["split"]["validation"].get<std::size_t>() -
+                               p["outliers"]["plausibility"]["train_excluded"].get<std::size_t>() -
+                               p["outliers"]["plausibility"]["validation_implausible"].get<std::size_t>();
+  EXPECT_EQ(cv["n"].get<std::size_t>(), non_test);
+  // A held-out shape is never "seen": every lookup of the exp memory keys on the shape.
+  EXPECT_FALSE(cv["domains"].contains("seen"));
+  ASSERT_TRUE(m.calibration.has_value());
+  EXPECT_DOUBLE_EQ(m.calibration->coverage, 0.9);
+  for (const char* d : {"seen", "inside", "outside"}) {
+    ASSERT_TRUE(m.calibration->domains.count(d)) << d;
+    EXPECT_LE(m.calibration->domains.at(d).lo, 0.0);
+    EXPECT_GE(m.calibration->domains.at(d).hi, 0.0);
+  }
+  // Limits: one range per input, containing every training value; memory inputs include the
+  // empty lookup of the unseen copies.
+  ASSERT_TRUE(m.input_range.has_value());
+  ASSERT_EQ(m.input_range->size(), m.features.size());
+  for (std::size_t j = 0; j < m.features.size(); ++j)
+    if (m.features[j].rfind(kMemoryFeaturePrefix, 0) == 0 && m.features[j].find(".found") != std::string::npos) {
+      EXPECT_EQ((*m.input_range)[j][0], 0.0) << m.features[j];
+      EXPECT_EQ((*m.input_range)[j][1], 1.0) << m.features[j];
+    }
+  ASSERT_TRUE(m.correction_limit.has_value());
+  EXPECT_LT((*m.correction_limit)[0], -std::log(1.5) + 1e-12);
+  EXPECT_GT((*m.correction_limit)[1], std::log(1.5) - 1e-12);
+  // Test coverage per domain is reported for the domains the test part has.
+  ASSERT_TRUE(report_->metrics.contains("test_coverage"));
+  EXPECT_TRUE(report_->metrics["test_coverage"].contains("seen"));
+}
+
+TEST_F(TrainSlice, AnswersStayWithinTheCorrectionLimitFarOutsideTheData) {
+  const ModelFile& m = report_->model;
+  const Encoder enc(m.op_spec, m.device);
+  // 100x beyond any measured shape: inputs clamp, the correction stays within its limit.
+  const json args = {{"input_tensor",
+                      {{"dtype", "BFLOAT16"}, {"layout", "TILE"}, {"logical_shape", {64, 64, 2048, 4096}},
+                       {"memory_config", {{"buffer_type", "DRAM"}, {"memory_layout", "INTERLEAVED"}}}}}};
+  Configuration c;
+  c.args = args;
+  c.label_ns = 1.0;
+  std::vector<int> domain;
+  const auto pred = predict_configurations(m, {c}, nullptr, &domain);
+  ASSERT_FALSE(std::isnan(pred[0]));
+  EXPECT_EQ(domain[0], 2);  // outside
+  const double base = baseline_of(m, enc, args);
+  EXPECT_LE(pred[0], base * std::exp((*m.correction_limit)[1]) * (1 + 1e-12));
+  EXPECT_GE(pred[0], base * std::exp((*m.correction_limit)[0]) * (1 - 1e-12));
+}
+
+TEST_F(TrainSlice, CvFoldsCanBeTurnedOffAndRegrouped) {
+  TrainOptions o = slice_options(0);
+  o.cv_folds = 0;
+  const TrainReport none = train(*data_, *spec_, *device_, o, "slice");
+  EXPECT_FALSE(none.metrics.contains("cv"));
+  o.cv_folds = 3;
+  o.cv_group = {"dim_2", "dim_3"};
+  const TrainReport other = train(*data_, *spec_, *device_, o, "slice");
+  ASSERT_TRUE(other.metrics["cv"].contains("dim_2,dim_3"));
+  EXPECT_EQ(other.metrics["cv"]["dim_2,dim_3"]["folds"].get<int>(), 3);
+  // The final model does not depend on the cross-validation (only its calibration does).
+  EXPECT_EQ(to_json(none.model)["network"], to_json(report_->model)["network"]);
 }
