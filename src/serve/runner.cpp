@@ -82,17 +82,17 @@ void compile_rules_and_baseline(const ModelFile& m, Encoder& enc, CompiledModel&
   for (const auto& name : m.baseline->features) cm.baseline_features.push_back(expr(enc, enc.feature(name)));
 }
 
-/// Input ranges, the correction limit and the lookups that make an answer "seen". Residual-memory
-/// inputs are not bounded: their values come from the model's own table.
+/// Input ranges, the correction limit and the lookups that make an answer "seen". Every network
+/// input is clamped into its training range, as the trainer predicts its held-out configurations;
+/// residual-memory inputs (values of the model's own table) are clamped without making the
+/// answer "outside".
 void compile_bounds(const ModelFile& m, CompiledModel& cm) {
   cm.kind = m.kind;
-  constexpr double inf = std::numeric_limits<double>::infinity();
   if (m.input_range) {
     cm.has_range = true;
     for (std::size_t i = 0; i < cm.features.size(); ++i) {
-      const bool memory_input = cm.features[i].id < 0;
-      cm.range_lo.push_back(memory_input ? -inf : (*m.input_range)[i][0]);
-      cm.range_hi.push_back(memory_input ? inf : (*m.input_range)[i][1]);
+      cm.range_lo.push_back((*m.input_range)[i][0]);
+      cm.range_hi.push_back((*m.input_range)[i][1]);
     }
   }
   if (m.correction_limit) {
@@ -240,7 +240,7 @@ std::optional<Error> encode_features(const CompiledModel& m, const Scratch& s, d
       return Error{ErrorCode::invalid_argument, "feature '" + m.info.features[i] + "' is not finite for this query",
                    f.id >= 0 ? m.encoder->blame_path(f.id, b) : std::string()};
     if (m.has_range && !(x[i] >= m.range_lo[i] && x[i] <= m.range_hi[i])) {  // bounded extrapolation
-      p.outside.push_back(OutsideInput{m.info.features[i], x[i], {m.range_lo[i], m.range_hi[i]}});
+      if (f.id >= 0) p.outside.push_back(OutsideInput{m.info.features[i], x[i], {m.range_lo[i], m.range_hi[i]}});
       x[i] = std::clamp(x[i], m.range_lo[i], m.range_hi[i]);
     }
     x[i] = (x[i] - m.mean[i]) * m.inv_std[i];
