@@ -227,7 +227,7 @@ int info(const InfoCli& c) {
   }
   const std::string sha = sha256_file(file);
   json rj = json::object();
-  for (const auto& [n, c] : repeats) rj[std::to_string(n)] = c;
+  for (const auto& [n, count] : repeats) rj[std::to_string(n)] = count;
   if (c.json) {
     std::cout << json{{"file", file},
                       {"sha256", sha},
@@ -251,7 +251,8 @@ int info(const InfoCli& c) {
     return it == d.header.end() || it->is_null() ? std::string("-") : it->is_string() ? it->get<std::string>() : it->dump();
   };
   std::string rep_text;
-  for (const auto& [n, c] : repeats) rep_text += (rep_text.empty() ? "" : ", ") + std::to_string(c) + " x " + std::to_string(n);
+  for (const auto& [n, count] : repeats)
+    rep_text += (rep_text.empty() ? "" : ", ") + std::to_string(count) + " x " + std::to_string(n);
   auto line = [](const char* k) -> std::ostream& { return std::cout << std::left << std::setw(17) << k; };
   line("file") << file << "\n";
   line("sha256") << sha << "\n";
