@@ -79,15 +79,24 @@ inline constexpr const char* kMemoryFeaturePrefix = "memory.";
 /// Prediction intervals calibrated on configurations the networks never trained on. For each
 /// domain of an answer ("seen", "inside", "outside", "analytical"), `lo` and `hi` are quantiles of
 /// log(measured / predicted): the interval is [p * exp(lo), p * exp(hi)] at nominal `coverage`.
+/// Optionally the bands are also given per value of an op-spec feature (`group`, e.g. the dtype
+/// class): an answer whose group value has a band for its domain gets that band, every other
+/// answer the domain-wide one.
 struct Calibration {
   struct Band {
     double lo = 0.0;
     double hi = 0.0;
     int n = 0;  ///< configurations the band was calibrated on
   };
+  struct Group {
+    double key = 0.0;                     ///< value of the `group` feature
+    std::map<std::string, Band> domains;  ///< the domains with a band of this group's own
+  };
   double coverage = 0.9;
   std::string method;  ///< how the bands were obtained (free text, for people)
   std::map<std::string, Band> domains;
+  std::string group;          ///< op-spec feature naming an answer's calibration group; "" = none
+  std::vector<Group> groups;  ///< distinct keys; empty without `group`
 };
 
 /// What produced a model: trained by TORP, imported from the reference's mlpack files, or an

@@ -315,6 +315,50 @@ void parse_input_range(const json& r, const std::string& source, ModelFile& m) {
   m.input_range = std::move(range);
 }
 
+/// {"<domain>": {"lo", "hi", "n"}, ...} at `path`; `allow_empty` for a group's bands.
+std::map<std::string, Calibration::Band> parse_bands(const json& domains, const std::string& source,
+                                                     const std::string& path, bool allow_empty) {
+  if (!domains.is_object() || (domains.empty() && !allow_empty))
+    bad(source, path, allow_empty ? "domains must be an object" : "domains must be a non-empty object");
+  std::map<std::string, Calibration::Band> out;
+  for (const auto& [name, band] : domains.items()) {
+    const std::string dp = path + "/" + name;
+    if (name != "seen" && name != "inside" && name != "outside" && name != "analytical")
+      bad(source, dp, "unknown domain \"" + name + "\" (expected seen, inside, outside or analytical)");
+    Calibration::Band b;
+    b.lo = numbers(json::array({need(band, "lo", source, dp)}), source, dp + "/lo")[0];
+    b.hi = numbers(json::array({need(band, "hi", source, dp)}), source, dp + "/hi")[0];
+    if (!(b.lo <= 0.0 && 0.0 <= b.hi)) bad(source, dp, "a band must contain 0: lo <= 0 <= hi");
+    b.n = static_cast<int>(integer(need(band, "n", source, dp), 0, 1000000000, source, dp + "/n", "n"));
+    out[name] = b;
+  }
+  return out;
+}
+
+/// Optional per-group bands: "group" (an op-spec feature) and "groups": [{"key", "domains"}, ...].
+void parse_calibration_groups(const json& c, const std::string& source, Calibration& cal) {
+  const std::string cp = "/calibration";
+  auto g = c.find("group");
+  auto gs = c.find("groups");
+  if ((g == c.end() || g->is_null()) && (gs == c.end() || gs->is_null())) return;
+  if (g == c.end() || g->is_null() || gs == c.end() || gs->is_null())
+    bad(source, cp + (g == c.end() || g->is_null() ? "/group" : "/groups"), "\"group\" and \"groups\" go together");
+  cal.group = str(*g, source, cp + "/group");
+  if (cal.group.empty()) bad(source, cp + "/group", "group must name an op-spec feature");
+  if (!gs->is_array() || gs->empty()) bad(source, cp + "/groups", "groups must be a non-empty array of {key, domains}");
+  for (std::size_t i = 0; i < gs->size(); ++i) {
+    const std::string gp = cp + "/groups/" + std::to_string(i);
+    const json& e = (*gs)[i];
+    if (!e.is_object()) bad(source, gp, "expected {\"key\", \"domains\"}");
+    Calibration::Group grp;
+    grp.key = numbers(json::array({need(e, "key", source, gp)}), source, gp + "/key")[0];
+    for (const auto& other : cal.groups)
+      if (other.key == grp.key) bad(source, gp + "/key", "duplicate calibration group key");
+    grp.domains = parse_bands(need(e, "domains", source, gp), source, gp + "/domains", true);
+    cal.groups.push_back(std::move(grp));
+  }
+}
+
 Calibration parse_calibration(const json& c, const std::string& source) {
   const std::string cp = "/calibration";
   Calibration cal;
@@ -323,19 +367,8 @@ Calibration parse_calibration(const json& c, const std::string& source) {
     bad(source, cp + "/coverage", "coverage must be a number between 0 and 1");
   cal.coverage = cov.get<double>();
   if (auto meth = c.find("method"); meth != c.end()) cal.method = str(*meth, source, cp + "/method");
-  const json& domains = need(c, "domains", source, cp);
-  if (!domains.is_object() || domains.empty()) bad(source, cp + "/domains", "domains must be a non-empty object");
-  for (const auto& [name, band] : domains.items()) {
-    const std::string dp = cp + "/domains/" + name;
-    if (name != "seen" && name != "inside" && name != "outside" && name != "analytical")
-      bad(source, dp, "unknown domain \"" + name + "\" (expected seen, inside, outside or analytical)");
-    Calibration::Band b;
-    b.lo = numbers(json::array({need(band, "lo", source, dp)}), source, dp + "/lo")[0];
-    b.hi = numbers(json::array({need(band, "hi", source, dp)}), source, dp + "/hi")[0];
-    if (!(b.lo <= 0.0 && 0.0 <= b.hi)) bad(source, dp, "a band must contain 0: lo <= 0 <= hi");
-    b.n = static_cast<int>(integer(need(band, "n", source, dp), 0, 1000000000, source, dp + "/n", "n"));
-    cal.domains[name] = b;
-  }
+  cal.domains = parse_bands(need(c, "domains", source, cp), source, cp + "/domains", false);
+  parse_calibration_groups(c, source, cal);
   return cal;
 }
 
@@ -427,9 +460,19 @@ void write_trust(const ModelFile& m, json& doc) {
   }
   if (m.correction_limit) doc["correction_limit"] = {(*m.correction_limit)[0], (*m.correction_limit)[1]};
   if (m.calibration) {
-    json domains = json::object();
-    for (const auto& [name, b] : m.calibration->domains) domains[name] = {{"lo", b.lo}, {"hi", b.hi}, {"n", b.n}};
-    doc["calibration"] = {{"coverage", m.calibration->coverage}, {"method", m.calibration->method}, {"domains", domains}};
+    auto bands = [](const std::map<std::string, Calibration::Band>& ds) {
+      json domains = json::object();
+      for (const auto& [name, b] : ds) domains[name] = {{"lo", b.lo}, {"hi", b.hi}, {"n", b.n}};
+      return domains;
+    };
+    const Calibration& c = *m.calibration;
+    doc["calibration"] = {{"coverage", c.coverage}, {"method", c.method}, {"domains", bands(c.domains)}};
+    if (!c.group.empty()) {
+      json groups = json::array();
+      for (const auto& g : c.groups) groups.push_back({{"key", g.key}, {"domains", bands(g.domains)}});
+      doc["calibration"]["group"] = c.group;
+      doc["calibration"]["groups"] = std::move(groups);
+    }
   }
 }
 

@@ -131,6 +131,23 @@ void compile_bands(const ModelFile& m, CompiledModel& cm) {
   set(Domain::analytical, band("analytical", 1.0));
 }
 
+/// Calibration groups: per group key, each domain's own band of the group, else the domain-wide
+/// band (after its fallback). Unknown keys answer with the domain-wide bands.
+void compile_group_bands(const ModelFile& m, const Encoder& enc, CompiledModel& cm) {
+  if (!m.calibration || m.calibration->group.empty()) return;
+  cm.band_group = expr(enc, enc.feature(m.calibration->group));
+  for (const auto& g : m.calibration->groups) {
+    CompiledModel::Bands bands = cm.band;
+    const std::pair<const char*, Domain> domains[] = {
+        {"seen", Domain::seen}, {"inside", Domain::inside}, {"outside", Domain::outside}, {"analytical", Domain::analytical}};
+    for (const auto& [name, d] : domains)
+      if (auto it = g.domains.find(name); it != g.domains.end())
+        bands[static_cast<std::size_t>(d)] = std::array<double, 2>{std::exp(it->second.lo), std::exp(it->second.hi)};
+    cm.band_group_keys.push_back(g.key);
+    cm.group_band.push_back(bands);
+  }
+}
+
 /// The arguments none of the model's expressions read, and the JSON pointers of each subset of
 /// them (at most kMaxUnread are tracked; an op with more unread arguments reports the first ones).
 void compile_ignored(const Encoder& enc, CompiledModel& cm) {
@@ -146,6 +163,7 @@ void compile_ignored(const Encoder& enc, CompiledModel& cm) {
   for (const auto& key : cm.memory_lookups)
     for (const Expr& e : key) mark(e);
   mark(cm.baseline_group);
+  mark(cm.band_group);
   for (std::size_t a = 0; a < paths.size() && cm.unread_args.size() < kMaxUnread; ++a)
     if (!read[a]) cm.unread_args.push_back(static_cast<int>(a));
   cm.ignored_by_mask.resize(std::size_t{1} << cm.unread_args.size());
@@ -168,6 +186,7 @@ std::unique_ptr<CompiledModel> compile_model(const ModelFile& m, const std::shar
   compile_rules_and_baseline(m, enc, *cm);
   compile_bounds(m, *cm);
   compile_bands(m, *cm);
+  compile_group_bands(m, enc, *cm);
   compile_ignored(enc, *cm);
   cm->encoder = encoder;
   cm->transform = m.transform;
@@ -286,6 +305,11 @@ std::optional<Error> prepare(const CompiledModel& m, Scratch& s, double* x, Prep
   if (auto e = encode_features(m, s, x, p)) return e;
   for (std::size_t i = 0; i < m.unread_args.size(); ++i)
     if (s.bindings.args[static_cast<std::size_t>(m.unread_args[i])].given) p.ignored_mask |= 1u << i;
+  if (m.band_group.id >= 0 && !s.bindings.poison[m.band_group.slot]) {
+    const double key = s.bindings.values[m.band_group.slot];
+    for (std::size_t g = 0; g < m.band_group_keys.size(); ++g)
+      if (m.band_group_keys[g] == key) p.band_group = static_cast<int>(g);
+  }
   if (!m.has_baseline) return std::nullopt;
   return compute_baseline(m, s.bindings, p.base);
 }
@@ -317,7 +341,8 @@ PredictResult finish(const CompiledModel& m, double out, Prepared& p) {
   r.memory_found = p.memory_found;
   r.domain = domain_of(m, p);
   const auto d = static_cast<std::size_t>(r.domain);
-  if (const auto& band = m.band[d]) r.interval_ns = std::array<double, 2>{runtime * (*band)[0], runtime * (*band)[1]};
+  const CompiledModel::Bands& bands = p.band_group >= 0 ? m.group_band[static_cast<std::size_t>(p.band_group)] : m.band;
+  if (const auto& band = bands[d]) r.interval_ns = std::array<double, 2>{runtime * (*band)[0], runtime * (*band)[1]};
   else r.interval_note = m.interval_note[d];
   if (r.domain == Domain::outside) r.outside = std::move(p.outside);
   if (p.ignored_mask != 0) r.ignored = m.ignored_by_mask[p.ignored_mask];

@@ -86,7 +86,13 @@ struct CompiledModel {
   double correction_lo = 0.0, correction_hi = 0.0;
   std::vector<unsigned char> lookup_seen;     ///< per lookup: a hit makes the answer "seen"
   /// Interval band [lo, hi] (log space) per Domain, after the fallback rule; none: no interval.
-  std::array<std::optional<std::array<double, 2>>, kDomains> band;
+  using Bands = std::array<std::optional<std::array<double, 2>>, kDomains>;
+  Bands band;
+  /// Calibration groups (format 2, optional): the group feature, its keys, and per key the bands
+  /// of every domain (the group's own band, else `band`'s). prepare() picks the index.
+  Expr band_group;
+  std::vector<double> band_group_keys;
+  std::vector<Bands> group_band;
   std::array<std::string_view, kDomains> interval_note;  ///< why a domain has no band
   /// Arguments the model never reads: their Bindings::args indices and, per subset of them given
   /// in a query (bit i: unread_args[i] given), the JSON pointers to report.
@@ -112,6 +118,7 @@ struct Prepared {
   bool memory_found = false;  ///< some residual-memory lookup found an entry
   bool seen = false;          ///< a lookup marked "seen" found an entry
   std::uint32_t ignored_mask = 0;    ///< CompiledModel::ignored_by_mask index
+  int band_group = -1;               ///< CompiledModel::group_band index; -1: the domain-wide bands
   std::vector<OutsideInput> outside;  ///< inputs beyond their training range (clamped)
 };
 

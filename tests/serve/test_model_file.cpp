@@ -209,6 +209,52 @@ TEST(ModelFile, Version2TrustFieldsRoundTrip) {
   EXPECT_EQ(to_json(back), a);
 }
 
+TEST(ModelFile, CalibrationGroupsRoundTripAndAreOptional) {
+  ModelFile m = trusted_model();
+  EXPECT_FALSE(to_json(m)["calibration"].contains("group"));  // files without groups stay as they were
+  m.calibration->group = "is_32bit_class";
+  Calibration::Group g32{1.0, {}};
+  g32.domains["inside"] = {-0.3, 0.25, 70};
+  m.calibration->groups = {Calibration::Group{0.0, {}}, g32};
+  const json a = to_json(m);
+  EXPECT_EQ(a["format_version"], 2);
+  EXPECT_EQ(a["calibration"]["group"], "is_32bit_class");
+  const ModelFile back = parse_model(a, "m.json");
+  ASSERT_EQ(back.calibration->groups.size(), 2u);
+  EXPECT_EQ(back.calibration->group, "is_32bit_class");
+  EXPECT_TRUE(back.calibration->groups[0].domains.empty());
+  EXPECT_EQ(back.calibration->groups[1].key, 1.0);
+  EXPECT_EQ(back.calibration->groups[1].domains.at("inside").n, 70);
+  EXPECT_EQ(to_json(back), a);
+}
+
+TEST(ModelFile, CalibrationGroupsAreValidated) {
+  ModelFile m = trusted_model();
+  m.calibration->group = "is_32bit_class";
+  Calibration::Group g{1.0, {}};
+  g.domains["inside"] = {-0.3, 0.25, 70};
+  m.calibration->groups = {g};
+  const json a = to_json(m);
+  json d = a;
+  d["calibration"].erase("groups");
+  EXPECT_EQ(parse_error(d).path, "/calibration/groups");
+  d = a;
+  d["calibration"].erase("group");
+  EXPECT_EQ(parse_error(d).path, "/calibration/group");
+  d = a;
+  d["calibration"]["groups"].push_back(d["calibration"]["groups"][0]);
+  EXPECT_EQ(parse_error(d).path, "/calibration/groups/1/key");
+  d = a;
+  d["calibration"]["groups"][0]["domains"]["inside"]["hi"] = -0.01;
+  EXPECT_EQ(parse_error(d).path, "/calibration/groups/0/domains/inside");
+  d = a;
+  d["calibration"]["groups"][0]["domains"]["nearby"] = d["calibration"]["groups"][0]["domains"]["inside"];
+  EXPECT_EQ(parse_error(d).path, "/calibration/groups/0/domains/nearby");
+  d = a;
+  d["calibration"]["groups"] = json::array();
+  EXPECT_EQ(parse_error(d).path, "/calibration/groups");
+}
+
 TEST(ModelFile, Version1FileOfThePreviousReleaseLoadsAndAnswersLikeItsVersion2Copy) {
   const ModelFile v1 = load_model(test::source("tests/data/models_v1/exp.json"));
   EXPECT_EQ(v1.kind, ModelKind::trained);

@@ -126,6 +126,42 @@ TEST(Trust, ASeenLookupHitMakesTheAnswerSeen) {
   EXPECT_EQ(n.domain, Domain::inside);
 }
 
+TEST(Trust, CalibrationGroupsPickTheBandByDomainAndGroupElseTheDomainWideBand) {
+  ModelFile m = trusted_model();
+  m.calibration->group = "is_32bit_class";
+  Calibration::Group wide32{1.0, {}}, narrow16{0.0, {}};
+  wide32.domains["inside"] = {-0.4, 0.5, 80};  // no outside band: the domain-wide one
+  narrow16.domains["outside"] = {-0.05, 0.06, 40};
+  m.calibration->groups = {narrow16, wide32};
+  const Predictor p(std::vector<ModelFile>{m});
+  constexpr int kBfloat16 = 0, kFloat32 = 1, kUint32 = 2;
+  auto band = [&](const json& args, Domain d) {
+    const Prediction r = ok(p.predict("ttnn.exp", args));
+    EXPECT_EQ(r.domain, d);
+    EXPECT_TRUE(r.interval_ns.has_value());
+    return std::array<double, 2>{(*r.interval_ns)[0] / r.runtime_ns, (*r.interval_ns)[1] / r.runtime_ns};
+  };
+  auto near = [](std::array<double, 2> got, double lo, double hi) {
+    EXPECT_NEAR(got[0], std::exp(lo), 1e-12);
+    EXPECT_NEAR(got[1], std::exp(hi), 1e-12);
+  };
+  const std::vector<int> small{1, 1, 64, 128}, huge{1, 1, 8192, 8192};
+  near(band(exp_args(small, kFloat32), Domain::inside), -0.4, 0.5);   // the 32-bit group's own
+  near(band(exp_args(small, kUint32), Domain::inside), -0.4, 0.5);
+  near(band(exp_args(small, kBfloat16), Domain::inside), -0.1, 0.2);  // 16-bit: no inside band of its own
+  near(band(exp_args(huge, kBfloat16), Domain::outside), -0.05, 0.06);
+  near(band(exp_args(huge, kFloat32), Domain::outside), -0.3, 0.4);
+  // A key without a group entry answers with the domain-wide bands.
+  m.calibration->groups = {wide32};
+  near([&] {
+    const Prediction r = ok(Predictor(std::vector<ModelFile>{m}).predict("ttnn.exp", exp_args(huge, kBfloat16)));
+    return std::array<double, 2>{(*r.interval_ns)[0] / r.runtime_ns, (*r.interval_ns)[1] / r.runtime_ns};
+  }(), -0.3, 0.4);
+  // The group feature must exist in the model's op spec.
+  m.calibration->group = "no_such_feature";
+  EXPECT_THROW(Predictor(std::vector<ModelFile>{m}), TorpError);
+}
+
 TEST(Trust, ImportedModelsAreUnknownWithoutInterval) {
   const Predictor p(test::source("models"));
   const Prediction r = ok(p.predict("ttnn.exp", exp_args({1, 1, 1024, 1024}), "reference/exp"));
