@@ -26,19 +26,56 @@ const char* const kEvalDescription =
     "model with a residual memory also for the plausible ones no memory lookup finds (shapes\n"
     "absent from its training data).\n"
     "Metrics: share within ±10% / ±25% of the measured runtime, median / mean / p90 absolute\n"
-    "percentage error, R² on runtimes, Spearman rank correlation.";
+    "percentage error, R² on runtimes, Spearman rank correlation.\n"
+    "Comparison (test configurations the model serves): the model beside its physical baseline\n"
+    "alone (its law without the network's correction) and, with --previous, another model on the\n"
+    "same rows: n, ±10%, median APE, interval coverage and median width, overall and per group.\n"
+    "Groups: --group-by (repeatable; an expression in the op's vocabulary, or a JSON group\n"
+    "{\"name\", \"keys\": [EXPR | {\"expr\", \"label\", \"bins\", \"enum\"}]}), else --groups FILE (an op\n"
+    "spec's \"report\": {\"groups\"} block, or {\"groups\": [...]}), else the model's op spec's\n"
+    "\"report\" groups, else its baseline and plausibility group expressions (docs/op-spec.md).";
 
 struct EvalCli {
   std::string model, dataset;
-  std::optional<std::string> html, predictions;
+  std::optional<std::string> html, predictions, json, previous, groups_file;
+  std::vector<std::string> group_by;
   std::optional<std::uint64_t> seed;
   std::optional<double> validation_fraction, test_fraction, reject_factor;
   bool all = false;
 };
 
+/// The groups of the breakdown the command line asks for; nullopt: the model's defaults.
+std::optional<std::vector<ReportGroup>> requested_groups(const EvalCli& c) {
+  if (!c.group_by.empty()) {
+    std::vector<ReportGroup> out;
+    for (std::size_t i = 0; i < c.group_by.size(); ++i) {
+      const std::string& g = c.group_by[i];
+      const bool is_json = g.find_first_not_of(" \t") != std::string::npos && g[g.find_first_not_of(" \t")] == '{';
+      const std::string where = "--group-by #" + std::to_string(i + 1);
+      const nlohmann::json j = is_json ? nlohmann::json::parse(g, nullptr, false) : nlohmann::json(g);
+      if (j.is_discarded()) throw TorpError(ErrorCode::op_spec, "report group: not valid JSON", where);
+      out.push_back(parse_report_group(j, where));
+    }
+    return out;
+  }
+  if (!c.groups_file) return std::nullopt;
+  const nlohmann::json doc = read_json_file(*c.groups_file, "groups file");
+  return report_groups_of_spec(doc.contains("report") ? doc : nlohmann::json{{"report", doc}});
+}
+
+void write_file(const std::string& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) throw TorpError(ErrorCode::io, "cannot write " + file);
+  out << text;
+  if (!out) throw TorpError(ErrorCode::io, "write failed for " + file);
+  std::cerr << "torp eval: wrote " << file << "\n";
+}
+
 int eval_command(const EvalCli& c) {
   const ModelFile model = load_model(c.model);
+  const std::optional<ModelFile> previous = c.previous ? std::optional<ModelFile>(load_model(*c.previous)) : std::nullopt;
   EvaluationOptions opt = evaluation_options(model);
+  opt.groups = requested_groups(c);
   if (c.seed) opt.seed = *c.seed;
   if (c.validation_fraction) opt.validation_fraction = *c.validation_fraction;
   if (c.test_fraction) opt.test_fraction = *c.test_fraction;
@@ -51,7 +88,7 @@ int eval_command(const EvalCli& c) {
   if (!opt.all && src.is_object() && src.contains("sha256") && src["sha256"].is_string() && src["sha256"].get<std::string>() != sha)
     std::cerr << "torp eval: warning: " << dataset << " is not the dataset the model was trained on (sha256 differs); "
               << "its test configurations may include training data\n";
-  const Evaluation ev = evaluate_model(model, data, opt);
+  const Evaluation ev = evaluate_model(model, data, opt, previous ? &*previous : nullptr);
   std::cout << "model " << model.id << " (" << model.op << ") on " << dataset << ": " << ev.configs.size()
             << " configurations, seed " << opt.seed << ", split " << ev.split.train.size() << " train / "
             << ev.split.validation.size() << " validation / " << ev.split.test.size() << " test\n";
@@ -62,7 +99,7 @@ int eval_command(const EvalCli& c) {
               << "x from their group's robust fit (implausible)\n";
   }
   std::cout << metrics_table(ev.metrics) << trust_table(ev.metrics);
-  std::cout << interval_table(ev.intervals);
+  std::cout << interval_table(ev.intervals) << comparison_table(ev.comparison);
   const auto& ns = ev.metrics.at("not_served");
   if (ns.at("validation").get<std::size_t>() + ns.at("test").get<std::size_t>() > 0)
     std::cout << "not served by the model (left out above): " << ns.dump() << "\n";
@@ -73,13 +110,8 @@ int eval_command(const EvalCli& c) {
     if (!out) throw TorpError(ErrorCode::io, "write failed for " + *file);
     std::cerr << "torp eval: wrote " << *file << "\n";
   }
-  if (const auto& html = c.html) {
-    std::ofstream out(*html, std::ios::binary | std::ios::trunc);
-    if (!out) throw TorpError(ErrorCode::io, "cannot write " + *html);
-    out << html_report(model, ev, dataset);
-    if (!out) throw TorpError(ErrorCode::io, "write failed for " + *html);
-    std::cerr << "torp eval: wrote " << *html << "\n";
-  }
+  if (c.html) write_file(*c.html, html_report(model, ev, dataset));
+  if (c.json) write_file(*c.json, evaluation_json(model, ev, dataset).dump(2) + "\n");
   return kExitOk;
 }
 
@@ -94,6 +126,15 @@ void add_eval(CLI::App& root) {
       ->type_name("FILE");
   app->add_option("--predictions", c->predictions,
                   "write every configuration's served answer as JSON Lines (part, args, label, runtime)")
+      ->type_name("FILE");
+  app->add_option("--json", c->json, "write the whole report as JSON (metrics, comparison per group, worst errors)")
+      ->type_name("FILE");
+  app->add_option("--previous", c->previous, "score this model too, on the same configurations, beside the new one")
+      ->type_name("MODEL_FILE");
+  app->add_option("--group-by", c->group_by,
+                  "break the comparison down by this expression (or JSON group); repeatable; replaces the default groups")
+      ->type_name("EXPR");
+  app->add_option("--groups", c->groups_file, "the report groups of this op spec (or {\"groups\": [...]} file)")
       ->type_name("FILE");
   app->add_option("--seed", c->seed, "split seed (default: the model's provenance seed)")
       ->type_name("N")

@@ -549,6 +549,14 @@ void DatasetWriter::add(std::string_view row_prefix, double runtime_ns) {
   ++rows_;
 }
 
+namespace {
+
+void add_distinct(std::vector<std::string>& values, const std::string& v) {
+  if (!v.empty() && std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
+}
+
+}  // namespace
+
 std::vector<Configuration> aggregate(const Dataset& d, double reject_factor, AggregationReport* report) {
   if (!(reject_factor >= 1.0))
     throw TorpError(ErrorCode::dataset, "the repeat rejection factor must be >= 1, got " + std::to_string(reject_factor));
@@ -561,6 +569,8 @@ std::vector<Configuration> aggregate(const Dataset& d, double reject_factor, Agg
       it->second.args = m.args;
     }
     it->second.runtimes.push_back(m.runtime_ns);
+    add_distinct(it->second.suites, m.suite);
+    add_distinct(it->second.input_hashes, m.input_hash);
   }
   AggregationReport rep;
   rep.rows = d.rows.size();

@@ -443,6 +443,23 @@ json split_metrics(const std::vector<double>& predicted, const std::vector<Confi
   return out;
 }
 
+namespace {
+
+/// The baseline alone, the previous model's answers and the groups of the comparison report.
+void add_comparison(Evaluation& e, const ModelFile& model, const EvaluationOptions& options, const ModelFile* previous) {
+  e.baseline = baseline_predictions(model, e.configs);
+  if (previous) {
+    if (canonical_op_name(previous->op) != canonical_op_name(model.op))
+      throw TorpError(ErrorCode::dataset, "the previous model " + previous->id + " serves " + previous->op + ", not " + model.op);
+    e.previous_id = previous->id;
+    e.previous = serve_configurations(*previous, e.configs);
+  }
+  e.groups = options.groups ? *options.groups : default_report_groups(model);
+  e.comparison = comparison_report(e, model);
+}
+
+}  // namespace
+
 EvaluationOptions evaluation_options(const ModelFile& model) {
   EvaluationOptions o;
   const json& p = model.provenance;
@@ -456,7 +473,8 @@ EvaluationOptions evaluation_options(const ModelFile& model) {
   return o;
 }
 
-Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const EvaluationOptions& options) {
+Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const EvaluationOptions& options,
+                          const ModelFile* previous) {
   Evaluation e;
   e.configs = aggregate(data, options.reject_factor, &e.aggregation);
   if (options.all) {
@@ -489,6 +507,7 @@ Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const Eva
   if (const auto* pm = model.provenance.contains("metrics") ? &model.provenance["metrics"] : nullptr;
       pm && pm->is_object() && pm->contains("cv"))
     e.metrics["cv"] = (*pm)["cv"];
+  add_comparison(e, model, options, previous);
   return e;
 }
 
@@ -528,7 +547,7 @@ json interval_metrics(const Evaluation& e, const std::vector<std::size_t>& part)
 void write_predictions(const Evaluation& e, std::ostream& out) {
   for (std::size_t i = 0; i < e.configs.size(); ++i) {
     const ServedAnswer& a = e.served[i];
-    const json record = {{"part", part_of(e.split, i)},
+    json record = {{"part", part_of(e.split, i)},
                          {"args", e.configs[i].args},
                          {"label_ns", e.configs[i].label_ns},
                          {"plausible", static_cast<bool>(e.plausibility.plausible[i])},
@@ -536,6 +555,12 @@ void write_predictions(const Evaluation& e, std::ostream& out) {
                          {"memory_found", a.memory_found},
                          {"domain", a.domain},
                          {"interval_ns", a.interval_ns ? json(*a.interval_ns) : json(nullptr)}};
+    const double base = e.baseline.empty() ? std::numeric_limits<double>::quiet_NaN() : e.baseline[i];
+    record["baseline_ns"] = std::isnan(base) ? json(nullptr) : json(base);
+    if (!e.previous.empty())
+      record["previous_ns"] = std::isnan(e.previous[i].runtime_ns) ? json(nullptr) : json(e.previous[i].runtime_ns);
+    record["suites"] = e.configs[i].suites;
+    record["input_hashes"] = e.configs[i].input_hashes;
     out << record.dump() << '\n';
   }
 }

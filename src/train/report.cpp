@@ -237,27 +237,112 @@ std::string interval_html(const json& intervals) {
   return h.str();
 }
 
-/// The `limit` largest errors among test configurations (indices into pts) passing `keep`.
-std::string worst_table(const Evaluation& ev, const std::vector<Point>& pts, const std::vector<std::size_t>& served,
-                        bool plausible_only, std::size_t limit) {
-  std::vector<std::size_t> order;
-  for (std::size_t k = 0; k < pts.size(); ++k)
-    if (!plausible_only || pts[k].plausible) order.push_back(k);
-  auto ape = [&](std::size_t k) { return std::fabs(pts[k].predicted / pts[k].measured - 1.0); };
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return ape(a) > ape(b); });
+/// A share as a percentage, an APE, or "-" for null.
+std::string share(const json& v) { return v.is_number() ? num(100.0 * v.get<double>(), "%.1f%%") : std::string("-"); }
+std::string ape_cell(const json& v) { return v.is_number() ? num(v.get<double>(), "%.2f%%") : std::string("-"); }
+
+/// Distinct values joined by ", " (the first three, then how many more).
+std::string joined(const std::vector<std::string>& values) {
+  std::string out;
+  for (std::size_t k = 0; k < values.size() && k < 3; ++k) out += (k ? ", " : "") + values[k];
+  if (values.size() > 3) out += " (+" + std::to_string(values.size() - 3) + " more)";
+  return out;
+}
+
+/// The worst test errors among plausible (or implausible) labels, with the baseline's (and the
+/// previous model's) error and the sweep suite and input_hash of the configuration's rows.
+std::string worst_table(const Evaluation& ev, bool plausible, std::size_t limit) {
+  const std::vector<std::size_t> rows = worst_errors(ev, plausible, limit);
+  if (rows.empty()) return "<p class=\"note\">None.</p>\n";
+  auto error = [&](double predicted, std::size_t i) {
+    return std::isnan(predicted) ? std::string("-") : num(100.0 * (predicted / ev.configs[i].label_ns - 1.0), "%+.1f%%");
+  };
   std::ostringstream h;
-  h << "<table>\n<tr><th>arguments</th><th>measured (ns)</th><th>predicted (ns)</th>"
-       "<th>error</th><th>label</th><th>domain</th></tr>\n";
-  for (std::size_t r = 0; r < std::min(limit, order.size()); ++r) {
-    const std::size_t k = order[r];
-    std::string args = ev.configs[served[k]].args.dump();
+  h << "<table>\n<tr><th>arguments</th><th>measured (ns)</th><th>predicted (ns)</th><th>error</th>"
+       "<th>baseline error</th>"
+    << (ev.previous.empty() ? "" : "<th>previous error</th>") << "<th>domain</th><th>suite</th><th>input_hash</th></tr>\n";
+  for (std::size_t i : rows) {
+    std::string args = ev.configs[i].args.dump();
     if (args.size() > 160) args = args.substr(0, 160) + "…";
-    h << "<tr><td><code>" << escape(args) << "</code></td><td>" << num(pts[k].measured, "%.0f") << "</td><td>"
-      << num(pts[k].predicted, "%.0f") << "</td><td>" << num(100.0 * (pts[k].predicted / pts[k].measured - 1.0), "%+.1f%%")
-      << "</td><td>" << (pts[k].plausible ? "plausible" : "implausible") << "</td><td>"
-      << escape(ev.served[served[k]].domain) << "</td></tr>\n";
+    h << "<tr><td><code>" << escape(args) << "</code></td><td>" << num(ev.configs[i].label_ns, "%.0f") << "</td><td>"
+      << num(ev.predicted[i], "%.0f") << "</td><td>" << error(ev.predicted[i], i) << "</td><td>"
+      << error(ev.baseline.empty() ? NAN : ev.baseline[i], i) << "</td>";
+    if (!ev.previous.empty()) h << "<td>" << error(ev.previous[i].runtime_ns, i) << "</td>";
+    h << "<td>" << escape(ev.served[i].domain) << "</td><td>" << escape(joined(ev.configs[i].suites))
+      << "</td><td><code>" << escape(joined(ev.configs[i].input_hashes)) << "</code></td></tr>\n";
   }
   h << "</table>\n";
+  return h.str();
+}
+
+/// The columns of a comparison row present in this report: model, baseline, previous.
+std::vector<std::pair<const char*, std::string>> present_columns(const json& c) {
+  std::vector<std::pair<const char*, std::string>> cols{{"model", "model"}};
+  const json& overall = c.at("overall").at("plausible");
+  if (!overall.at("baseline").is_null()) cols.emplace_back("baseline", "baseline alone");
+  if (!overall.at("previous").is_null()) cols.emplace_back("previous", "previous");
+  return cols;
+}
+
+/// One row's cells: per column n, ±10%, median APE (and coverage, width for served columns).
+std::string score_cells(const json& row, const std::vector<std::pair<const char*, std::string>>& cols) {
+  std::ostringstream h;
+  for (const auto& [key, label] : cols) {
+    const json& s = row.at(key);
+    h << "<td>" << s.value("n", 0) << "</td><td>" << share(s["within_10"]) << "</td><td>" << ape_cell(s["median_ape"])
+      << "</td>";
+    if (s.contains("coverage")) h << "<td>" << share(s["coverage"]) << "</td><td>" << share(s["median_width"]) << "</td>";
+  }
+  return h.str();
+}
+
+std::string score_header(const std::vector<std::pair<const char*, std::string>>& cols, const char* first) {
+  std::ostringstream h;
+  h << "<tr><th rowspan=\"2\">" << first << "</th>";
+  for (const auto& [key, label] : cols)
+    h << "<th colspan=\"" << (std::string(key) == "baseline" ? 3 : 5) << "\">" << escape(label) << "</th>";
+  h << "</tr>\n<tr>";
+  for (const auto& [key, label] : cols) {
+    h << "<th>n</th><th>±10%</th><th>median APE</th>";
+    if (std::string(key) != "baseline") h << "<th>coverage</th><th>median width</th>";
+  }
+  h << "</tr>\n";
+  return h.str();
+}
+
+/// Arguments a group's configurations share, as "field = value" text.
+std::string common_text(const json& common) {
+  std::string out;
+  for (const auto& [pointer, value] : common.items())
+    out += (out.empty() ? "" : ", ") + pointer.substr(pointer.rfind('/') + 1) + " " +
+           (value.is_string() ? value.get<std::string>() : value.dump());
+  return out;
+}
+
+/// The model beside its baseline alone and the previous model: overall and per group.
+std::string comparison_html(const json& c) {
+  const auto cols = present_columns(c);
+  std::ostringstream h;
+  h << "<h2>Model, physical baseline alone" << (c.at("previous").is_null() ? "" : ", previous model")
+    << " (test configurations)</h2>\n<p class=\"note\">Each column scored on the test configurations the model serves. "
+       "Baseline alone: the model's own physical law without the network's correction (what the network adds is the "
+       "difference)."
+    << (c.at("previous").is_null() ? "" : " Previous: <code>" + escape(c.at("previous").get<std::string>()) + "</code>, same rows.")
+    << " Coverage: share of labels inside the served 90% interval; width: median (hi - lo) / runtime.</p>\n<table>\n"
+    << score_header(cols, "labels");
+  for (const char* part : {"plausible", "all"})
+    h << "<tr><td>" << part << "</td>" << score_cells(c.at("overall").at(part), cols) << "</tr>\n";
+  h << "</table>\n";
+  for (const json& g : c.at("groups")) {
+    h << "<h3>By " << escape(g.at("name").get<std::string>()) << " (test, plausible labels)</h3>\n<table>\n"
+      << score_header(cols, "group");
+    for (const json& row : g.at("rows")) {
+      const std::string common = common_text(row.at("common"));
+      h << "<tr><td>" << escape(row.at("label").get<std::string>())
+        << (common.empty() ? "" : "<br><small>" + escape(common) + "</small>") << "</td>" << score_cells(row, cols) << "</tr>\n";
+    }
+    h << "</table>\n";
+  }
   return h.str();
 }
 
@@ -288,14 +373,61 @@ std::string trust_table(const json& metrics) {
   return o.str();
 }
 
+std::string comparison_table(const json& c) {
+  const auto cols = present_columns(c);
+  std::vector<std::vector<std::string>> rows;
+  auto add = [&](const std::string& label, const json& r) {
+    std::vector<std::string> row{label};
+    for (const auto& [key, name] : cols) {
+      const json& s = r.at(key);
+      row.push_back(std::to_string(s.value("n", 0)));
+      row.push_back(share(s["within_10"]));
+      row.push_back(ape_cell(s["median_ape"]));
+      if (s.contains("coverage")) {
+        row.push_back(share(s["coverage"]));
+        row.push_back(share(s["median_width"]));
+      }
+    }
+    rows.push_back(std::move(row));
+  };
+  std::vector<std::string> names{""}, header{""};
+  for (const auto& [key, name] : cols) {
+    const bool served = std::string(key) != "baseline";
+    for (const char* h : {"n", "±10%", "median APE", "coverage", "width"}) {
+      if (!served && (std::string(h) == "coverage" || std::string(h) == "width")) continue;
+      names.push_back(std::string(h) == "n" ? name : "");
+      header.push_back(h);
+    }
+  }
+  rows.push_back(names);
+  rows.push_back(header);
+  add("test, plausible labels", c.at("overall").at("plausible"));
+  add("test, all labels", c.at("overall").at("all"));
+  for (const json& g : c.at("groups")) {
+    rows.push_back({"by " + g.at("name").get<std::string>() + " (test, plausible):"});
+    for (const json& row : g.at("rows")) {
+      std::string shared;
+      for (const auto& [pointer, value] : row.at("common").items())
+        shared += (shared.empty() ? " (" : ", ") + (value.is_string() ? value.get<std::string>() : value.dump());
+      add("  " + row.at("label").get<std::string>() + shared + (shared.empty() ? "" : ")"), row);
+    }
+  }
+  std::vector<std::size_t> width(header.size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], display_width(row[i]));
+  std::string out = "model, baseline alone" + std::string(c.at("previous").is_null() ? "" : ", previous") + ":\n";
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i)
+      out += (i ? "  " : "") + (row.size() == 1 ? row[i] : pad(row[i], width[i], i == 0));
+    out += '\n';
+  }
+  return out;
+}
+
 std::string html_report(const ModelFile& model, const Evaluation& ev, const std::string& dataset_name) {
   std::vector<Point> pts;
-  std::vector<std::size_t> served;
   for (std::size_t i : ev.split.test)
-    if (!std::isnan(ev.predicted[i])) {
-      pts.push_back({ev.configs[i].label_ns, ev.predicted[i], ev.plausibility.plausible[i]});
-      served.push_back(i);
-    }
+    if (!std::isnan(ev.predicted[i])) pts.push_back({ev.configs[i].label_ns, ev.predicted[i], ev.plausibility.plausible[i]});
   std::size_t implausible = 0;
   for (const auto& p : pts) implausible += p.plausible ? 0 : 1;
 
@@ -350,9 +482,9 @@ std::string html_report(const ModelFile& model, const Evaluation& ev, const std:
        "collect errors beyond ±30%.</p>\n"
     << histogram_svg(pts);
 
-  h << interval_html(ev.intervals);
-  h << "<h2>Largest test errors among plausible labels</h2>\n" << worst_table(ev, pts, served, true, 15);
-  h << "<h2>Largest test errors, all labels</h2>\n" << worst_table(ev, pts, served, false, 15);
+  h << interval_html(ev.intervals) << comparison_html(ev.comparison);
+  h << "<h2>Largest test errors among plausible labels</h2>\n" << worst_table(ev, true, 15);
+  h << "<h2>Implausible test labels (largest errors first)</h2>\n" << worst_table(ev, false, 15);
   h << "<p class=\"note\">Generated by torp eval. Model provenance: trained by "
     << escape(model.provenance.value("trained_by", model.producer)) << ", seed "
     << escape(model.provenance.contains("seed") ? model.provenance["seed"].dump() : "?") << ".</p>\n</body>\n</html>\n";

@@ -91,6 +91,9 @@ struct Configuration {
   std::vector<double> runtimes;  ///< all repeats kept after rejection, in file order
   double label_ns = 0;           ///< median of the kept repeats
   std::size_t rejected = 0;      ///< repeats rejected as outliers
+  /// Distinct non-empty sweep suites / input_hashes of the configuration's rows, in file order
+  /// (empty for data not from a sweep). Reports show them so a row can be traced to its vector.
+  std::vector<std::string> suites, input_hashes;
 };
 
 struct AggregationReport {

@@ -15,6 +15,7 @@
 
 #include "torp/train/dataset.hpp"
 #include "torp/encoder.hpp"
+#include "torp/enums.hpp"
 #include "torp/model.hpp"
 
 namespace torp {
@@ -101,6 +102,37 @@ nlohmann::json split_metrics(const std::vector<double>& predicted, const std::ve
                              const Split& split, const std::vector<bool>& plausible,
                              const std::vector<bool>* memory_hit = nullptr);
 
+/// One key of a report group: an op-spec expression, shown by its enum name when it reads a
+/// tensor's dtype / buffer_type / memory_layout / layout / shard_orientation directly (or when
+/// `enum_kind` is given), else as a number, or as the bin [b_i, b_i+1) when `bins` (ascending
+/// edges) are given.
+struct ReportGroupKey {
+  std::string expr;
+  std::string label;                 ///< shown before the value ("" : the expression's text)
+  std::vector<double> bins;          ///< ascending bin edges; empty: the value itself
+  std::optional<EnumKind> enum_kind; ///< shown by enum name
+};
+/// A breakdown of the evaluation: configurations grouped by the values of `keys`.
+struct ReportGroup {
+  std::string name;
+  std::vector<ReportGroupKey> keys;
+};
+/// Parse a group definition: {"name"?: TEXT, "keys": [KEY, ...]} or {"name"?, "expr": KEY}, where a
+/// KEY is an expression or {"expr": EXPR, "label"?: TEXT, "bins"?: [edges], "enum"?: KIND}; a bare
+/// expression string is a group of that one key. TorpError(op_spec) naming `path` when malformed.
+ReportGroup parse_report_group(const nlohmann::json& j, const std::string& path);
+/// The groups of an op spec's optional "report": {"groups": [...]} block; none without it.
+std::vector<ReportGroup> report_groups_of_spec(const nlohmann::json& op_spec);
+/// The groups `torp eval` breaks a model's evaluation down by: its op spec's "report" groups,
+/// else the group expressions of its baseline law and of its plausibility rule (one each,
+/// distinct), else none.
+std::vector<ReportGroup> default_report_groups(const ModelFile& model);
+
+/// Per configuration the model's own physical baseline alone (its law, without the network's
+/// correction), computed from the same encoding as the served answer; NaN where the model has no
+/// baseline or the law cannot be computed (or is not a positive finite runtime).
+std::vector<double> baseline_predictions(const ModelFile& model, const std::vector<Configuration>& configs);
+
 /// How `torp eval` re-creates a model's split; by default read from its provenance.
 struct EvaluationOptions {
   std::uint64_t seed = 1;
@@ -110,6 +142,8 @@ struct EvaluationOptions {
   /// Evaluate every configuration of the dataset as test data (a dataset the model never saw,
   /// e.g. held-out shapes): no split, the plausibility rule fitted on all configurations.
   bool all = false;
+  /// The per-group breakdown; nullopt: default_report_groups() of the model.
+  std::optional<std::vector<ReportGroup>> groups;
 };
 /// The options a model was trained with (provenance seed, split, aggregation); defaults for any
 /// missing entry (e.g. imported models).
@@ -125,6 +159,13 @@ struct Evaluation {
   std::vector<int> domain;             ///< per configuration: 0 seen, 1 inside, 2 outside, -1 not served
   nlohmann::json metrics;              ///< split_metrics()
   nlohmann::json intervals;            ///< interval_metrics() of the test part
+  std::vector<double> baseline;        ///< per configuration, baseline_predictions()
+  std::string previous_id;             ///< id of the previous model ("" without one)
+  std::vector<ServedAnswer> previous;  ///< per configuration, the previous model's served answer (empty without)
+  std::vector<ReportGroup> groups;     ///< the breakdown's groups
+  /// comparison_report(): the model, its baseline alone and the previous model on the same test
+  /// configurations, overall and per group.
+  nlohmann::json comparison;
 };
 
 /// How the served intervals fare on the configurations `part` with plausible labels, per answer
@@ -132,15 +173,42 @@ struct Evaluation {
 /// those with an interval, null without), "median_width" (median of (hi - lo) / runtime, null
 /// without)}}.
 nlohmann::json interval_metrics(const Evaluation& e, const std::vector<std::size_t>& part);
-/// Aggregate `data`, split it as `options` say, judge plausibility and predict every configuration.
-Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const EvaluationOptions& options);
+/// Aggregate `data`, split it as `options` say, judge plausibility and predict every configuration;
+/// with `previous` (a model of the same op) also its served answers on the same configurations.
+Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const EvaluationOptions& options,
+                          const ModelFile* previous = nullptr);
+
+/// The comparison on the test part (plausible labels, and all labels), each column scored on the
+/// configurations the model serves: {"part": "test", "model": id, "previous": id | null,
+///  "overall": {"plausible" | "all": {"model" | "baseline" | "previous": SCORES}},
+///  "groups": [{"name", "keys": [expr...], "rows": [{"label", "key": [values], "common": {pointer:
+///  value} (argument fields all the row's configurations share, where the others differ),
+///  "implausible" (test labels left out), "model" | "baseline" | "previous": SCORES}]}]}
+/// SCORES = {"n", "within_10", "median_ape", "p90_ape"} plus, for served answers with intervals,
+/// "coverage" and "median_width"; null where the column has no answer (no baseline, no previous).
+/// A configuration a group's keys cannot be computed for is in the row labelled "(none)".
+nlohmann::json comparison_report(const Evaluation& e, const ModelFile& model);
+
+/// The whole evaluation as one JSON document (`torp eval --json`): model, dataset, split sizes,
+/// plausibility, "metrics", "intervals", "comparison" and the worst test errors among plausible and
+/// among implausible labels ("worst": {"plausible" | "implausible": [{"args", "label_ns",
+/// "runtime_ns", "error" (predicted / measured - 1), "domain", "suites", "input_hashes"}]}, at most
+/// `worst` each, largest |error| first).
+nlohmann::json evaluation_json(const ModelFile& model, const Evaluation& e, const std::string& dataset_name,
+                               std::size_t worst = 15);
+/// The test configurations (indices) with a served answer, largest |error| first, plausible or
+/// implausible labels, at most `limit`.
+std::vector<std::size_t> worst_errors(const Evaluation& e, bool plausible, std::size_t limit);
+/// Plain text of comparison_report(): the overall table and one table per group.
+std::string comparison_table(const nlohmann::json& comparison);
 
 /// "train", "validation" or "test": the part of `split` configuration i belongs to.
 std::string part_of(const Split& split, std::size_t i);
 
 /// One JSON line per configuration, in key order: {"part", "args", "label_ns", "plausible",
 /// "runtime_ns" (the served answer, null where not served), "memory_found", "domain",
-/// "interval_ns" (null without)}. Numbers are written
+/// "interval_ns" (null without), "baseline_ns" (null without), "suites", "input_hashes"; with a
+/// previous model also "previous_ns"}. Numbers are written
 /// with 17 significant digits: read back, they equal the served doubles exactly.
 void write_predictions(const Evaluation& e, std::ostream& out);
 
