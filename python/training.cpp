@@ -138,18 +138,22 @@ std::string train(const std::string& dataset, const std::string& op_spec, const 
 }
 
 std::string evaluate(const std::string& model_file, const std::string& dataset, const std::optional<std::string>& html,
-                     const py::object& progress) {
+                     const std::optional<std::string>& previous_file, const py::object& progress) {
   return run(progress, [&](const Progress&) {
            const torp::ModelFile model = torp::load_model(model_file);
+           const std::optional<torp::ModelFile> previous =
+               previous_file ? std::optional<torp::ModelFile>(torp::load_model(*previous_file)) : std::nullopt;
            const torp::Dataset data = torp::load_dataset(dataset);
-           const torp::Evaluation ev = torp::evaluate_model(model, data, torp::evaluation_options(model));
+           const torp::Evaluation ev =
+               torp::evaluate_model(model, data, torp::evaluation_options(model), previous ? &*previous : nullptr);
            if (html) {
              torp::AtomicFile f(*html, true);
              f.stream() << torp::html_report(model, ev, dataset);
              f.commit();
            }
-           return json{{"model", model.id}, {"op", model.op}, {"configurations", ev.configs.size()},
-                       {"test_configurations", ev.split.test.size()}, {"metrics", ev.metrics}};
+           json r = torp::evaluation_json(model, ev, dataset);
+           r["test_configurations"] = ev.split.test.size();
+           return r;
          })
       .dump();
 }
@@ -228,7 +232,7 @@ void register_training(py::module_& m) {
   m.def("_train", &train, arg("dataset"), arg("op_spec"), arg("device"), arg("out"), arg("seed"), arg("recipe"), arg("id"),
         arg("threads"), arg("validation_fraction"), arg("test_fraction"), arg("reject_factor"), arg("force"),
         arg("progress"));
-  m.def("_evaluate", &evaluate, arg("model"), arg("dataset"), arg("html"), arg("progress"));
+  m.def("_evaluate", &evaluate, arg("model"), arg("dataset"), arg("html"), arg("previous"), arg("progress"));
   m.def("_drift", &drift, arg("dataset"), arg("models"), arg("alpha"), arg("min_shift"), arg("reject_factor"),
         arg("progress"));
   m.def("_suggest", &suggest, arg("op"), arg("out"), arg("count"), arg("models"), arg("model"), arg("dataset"),

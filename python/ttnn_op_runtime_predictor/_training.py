@@ -66,10 +66,13 @@ def train(*, dataset: PathLike, op_spec: PathLike, device: PathLike, out: PathLi
 
 
 def evaluate(*, model: PathLike, dataset: PathLike, html: Optional[PathLike] = None,
-             progress: Progress = None) -> Dict[str, Any]:
-    """``torp eval`` (split from the model's provenance): returns {"model", "configurations",
-    "test_configurations", "metrics"}; writes the HTML report to ``html`` if given."""
-    return json.loads(_core_fn("_evaluate")(_path(model), _path(dataset), _path(html), _progress(progress)))
+             previous: Optional[PathLike] = None, progress: Progress = None) -> Dict[str, Any]:
+    """``torp eval`` (split from the model's provenance): returns the ``--json`` report {"model", "op",
+    "configurations", "test_configurations", "split", "plausibility", "metrics", "intervals",
+    "comparison" (the model, its baseline alone and the ``previous`` model if given, overall and per
+    report group), "worst"}; writes the HTML report to ``html`` if given."""
+    return json.loads(_core_fn("_evaluate")(_path(model), _path(dataset), _path(html), _path(previous),
+                                            _progress(progress)))
 
 
 def drift(*, dataset: PathLike, models: Optional[PathLike] = None, alpha: float = 0.01, min_shift: float = 0.05,

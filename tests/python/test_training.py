@@ -86,6 +86,11 @@ def test_train_evaluate_and_regenerate(tmp_path, caplog):
     ev = torp.evaluate(model=tmp_path / "exp.json", dataset=SLICE, html=tmp_path / "report.html")
     assert ev["metrics"]["test"] == trained["metrics"]["test"]
     assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
+    same = torp.evaluate(model=tmp_path / "exp.json", dataset=SLICE, previous=tmp_path / "exp.json")
+    overall = same["comparison"]["overall"]["plausible"]
+    assert overall["previous"] == overall["model"] and overall["model"]["n"] == trained["metrics"]["test_plausible"]["n"]
+    assert overall["baseline"]["n"] == overall["model"]["n"]
+    assert [g["keys"] for g in same["comparison"]["groups"]] == [["dtype_buffer"]]
 
     models = tmp_path / "models"
     shutil.copytree(MODELS / "wormhole", models / "wormhole")
