@@ -310,12 +310,32 @@ std::string score_header(const std::vector<std::pair<const char*, std::string>>&
   return h.str();
 }
 
-/// Arguments a group's configurations share, as "field = value" text.
+/// A JSON pointer into the args, short: the argument, its last named field and trailing indices
+/// ("/input_tensor/memory_config/buffer_type" -> "input_tensor.buffer_type",
+/// "/input_tensor_a/logical_shape/3" -> "input_tensor_a.logical_shape[3]").
+std::string field_name(const std::string& pointer) {
+  std::vector<std::string> parts;
+  for (std::size_t p = 1; p <= pointer.size();) {
+    const std::size_t q = std::min(pointer.find('/', p), pointer.size());
+    parts.push_back(pointer.substr(p, q - p));
+    p = q + 1;
+  }
+  if (parts.empty()) return pointer;
+  std::size_t named = parts.size();
+  while (named > 1 && !parts[named - 1].empty() &&
+         parts[named - 1].find_first_not_of("0123456789") == std::string::npos)
+    --named;
+  std::string out = parts.front();
+  if (named > 1) out += "." + parts[named - 1];
+  for (std::size_t k = named; k < parts.size(); ++k) out += "[" + parts[k] + "]";
+  return out;
+}
+
+/// Arguments a group's configurations share, as "field=value, ..." text.
 std::string common_text(const json& common) {
   std::string out;
   for (const auto& [pointer, value] : common.items())
-    out += (out.empty() ? "" : ", ") + pointer.substr(pointer.rfind('/') + 1) + " " +
-           (value.is_string() ? value.get<std::string>() : value.dump());
+    out += (out.empty() ? "" : ", ") + field_name(pointer) + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
   return out;
 }
 
@@ -406,16 +426,16 @@ std::string comparison_table(const json& c) {
   for (const json& g : c.at("groups")) {
     rows.push_back({"by " + g.at("name").get<std::string>() + " (test, plausible):"});
     for (const json& row : g.at("rows")) {
-      std::string shared;
-      for (const auto& [pointer, value] : row.at("common").items())
-        shared += (shared.empty() ? " (" : ", ") + (value.is_string() ? value.get<std::string>() : value.dump());
-      add("  " + row.at("label").get<std::string>() + shared + (shared.empty() ? "" : ")"), row);
+      const std::string shared = common_text(row.at("common"));
+      add("  " + row.at("label").get<std::string>() + (shared.empty() ? "" : " (" + shared + ")"), row);
     }
   }
   std::vector<std::size_t> width(header.size(), 0);
   for (const auto& row : rows)
     for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], display_width(row[i]));
-  std::string out = "model, baseline alone" + std::string(c.at("previous").is_null() ? "" : ", previous") + ":\n";
+  std::string out;
+  for (const auto& [key, name] : cols) out += (out.empty() ? "" : ", ") + name;
+  out += " (test configurations the model serves):\n";
   for (const auto& row : rows) {
     for (std::size_t i = 0; i < row.size(); ++i)
       out += (i ? "  " : "") + (row.size() == 1 ? row[i] : pad(row[i], width[i], i == 0));

@@ -144,7 +144,11 @@ TEST(ReportGroups, RowsOfABareNumberKeyNameWhatTheirConfigurationsShare) {
   EXPECT_EQ(row_labelled(ev.comparison, "dtype_buffer = 0")["common"],
             json({{"/input_tensor/dtype", "BFLOAT16"}, {"/input_tensor/memory_config/buffer_type", "DRAM"}}));
   EXPECT_TRUE(row_labelled(ev.comparison, "dtype_buffer = 9")["common"].empty());  // one configuration: nothing to say
-  EXPECT_NE(comparison_table(ev.comparison).find("dtype_buffer = 1 (BFLOAT16, L1)"), std::string::npos);
+  EXPECT_NE(comparison_table(ev.comparison).find("dtype_buffer = 1 (input_tensor.dtype=BFLOAT16, input_tensor.buffer_type=L1)"),
+            std::string::npos)
+      << comparison_table(ev.comparison);
+  EXPECT_NE(html_report(m, ev, "hand.jsonl").find("input_tensor.dtype=BFLOAT16, input_tensor.buffer_type=DRAM"),
+            std::string::npos);
 }
 
 TEST(ReportGroups, BaselineAloneIsTheLawScoredTheSameWay) {
