@@ -319,5 +319,18 @@ TEST(ReportGroups, EvalCommandWritesTheJsonReport) {
   EXPECT_EQ(r["worst"]["plausible"][0]["input_hashes"], json({"h20"}));
   EXPECT_NE(read_file(dir / "log.txt").find("baseline alone"), std::string::npos);
   EXPECT_NE(read_file(dir / "r.html").find("By dtype"), std::string::npos);
+
+  // --groups: the groups of a file {"groups": [...]} (the repository's example for exp).
+  const std::string with_file = std::string(TORP_CLI_PATH) + " eval --all --model '" + (dir / "m.json").string() +
+                                "' --dataset '" + (dir / "d.jsonl").string() + "' --groups '" +
+                                (test::source_dir() / "examples/report_groups/exp.json").string() + "' --json '" +
+                                (dir / "g.json").string() + "' > '" + (dir / "log.txt").string() + "' 2>&1";
+  ASSERT_EQ(std::system(with_file.c_str()), 0) << read_file(dir / "log.txt");
+  const json g = json::parse(read_file(dir / "g.json"))["comparison"]["groups"];
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0]["name"], "dtype × buffer");
+  EXPECT_EQ(g[0]["rows"].size(), 4u);
+  EXPECT_EQ(g[1]["rows"][0]["label"], "tiles_per_core [1, 2)");
+  EXPECT_EQ(g[1]["rows"][0]["model"]["n"], 7);  // [32, 32] and [64, 128] in each dtype x buffer; FLOAT32 L1 has only the first
   std::filesystem::remove_all(dir);
 }
