@@ -10,6 +10,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdint>
 
 namespace torp::detail {
 
@@ -62,17 +63,102 @@ __attribute__((target("avx2,fma"), always_inline)) inline int dense_block_avx2(
   return o0;
 }
 
-/// Outputs past the last multiple of 4: plain multiply-add over every input (shared by the single
-/// and the batched kernel so both give bit-identical answers).
-__attribute__((target("avx2,fma"), always_inline)) inline void dense_tail(const double* __restrict x, int in,
-                                                                          const double* __restrict wt,
-                                                                          const double* __restrict bias, int out,
-                                                                          double* __restrict y, bool relu, int o) {
+/// acc + x * w with the product rounded on its own (never contracted into a fused multiply-add).
+__attribute__((target("avx2,fma"), always_inline)) inline double add_product(double acc, double x, double w) {
+  double p = x * w;
+  asm("" : "+x"(p));  // the compiler cannot see through this, so it cannot fuse p into the addition
+  return acc + p;
+}
+
+/// acc + x * w rounded once (fused multiply-add).
+__attribute__((target("avx2,fma"), always_inline)) inline double add_fused(double acc, double x, double w) {
+  return _mm_cvtsd_f64(_mm_fmadd_sd(_mm_set_sd(x), _mm_set_sd(w), _mm_set_sd(acc)));
+}
+
+/// One output past the last multiple of 4 (w = wt + o, stride = out): bias plus, over the inputs
+/// in order, each product rounded on its own, except that the last input of an odd-width layer is
+/// added by a fused multiply-add. This is the arithmetic GCC 12 -O3 made of the plain loop
+/// `acc += x[i] * w[i]` these kernels had (products of input pairs by one vector multiply, added
+/// in order; the odd last input fused), written out so that answers do not depend on how the
+/// compiler vectorizes, and so that tail_output_nonzero (single queries) and dense_tail4 (batches)
+/// give the same bits.
+__attribute__((target("avx2,fma"), always_inline)) inline double tail_output(const double* __restrict x, int in,
+                                                                             const double* __restrict w, int stride,
+                                                                             double bias) {
+  double acc = bias;
+  const int even = in & ~1;
+  for (int i = 0; i < even; ++i) acc = add_product(acc, x[i], w[static_cast<long>(i) * stride]);
+  if (in & 1) acc = add_fused(acc, x[even], w[static_cast<long>(even) * stride]);
+  return acc;
+}
+
+/// tail_output over the nonzero inputs nz only (the last layer of a network has one output: this
+/// is most of its cost when ReLU zeroed most hidden units). A skipped input would add 0 * w = +-0
+/// (weights are finite), which leaves a non-zero sum unchanged exactly, and a later non-zero term
+/// gives the same sum whatever the sign of a zero before it; so only a sum that ends exactly zero
+/// could differ (+0 or -0), and it is recomputed over every input.
+__attribute__((target("avx2,fma"), always_inline)) inline double tail_output_nonzero(
+    const double* __restrict x, const int* __restrict nz, int n_nz, int in, const double* __restrict w, int stride,
+    double bias) {
+  const bool fused_last = (in & 1) != 0 && n_nz > 0 && nz[n_nz - 1] == in - 1;
+  const int n = n_nz - (fused_last ? 1 : 0);
+  double acc = bias;
+  for (int t = 0; t < n; ++t) acc = add_product(acc, x[nz[t]], w[static_cast<long>(nz[t]) * stride]);
+  if (fused_last) acc = add_fused(acc, x[in - 1], w[static_cast<long>(in - 1) * stride]);
+  return acc == 0.0 ? tail_output(x, in, w, stride, bias) : acc;
+}
+
+/// Input i of rows x0 .. x0 + 3 * in, one per lane.
+__attribute__((target("avx2,fma"), always_inline)) inline __m256d column4(const double* __restrict x0, int in, int i) {
+  return _mm256_set_pd(x0[3 * in + i], x0[2 * in + i], x0[in + i], x0[i]);
+}
+
+/// The outputs past the last multiple of 4 (from o on) of rows x0 .. x0 + 3 * in at once, one row
+/// per vector lane: each lane's arithmetic is tail_output's (products rounded on their own, added
+/// in order; the odd last input fused), so the batched kernel answers as the single one.
+__attribute__((target("avx2,fma"), always_inline)) inline void dense_tail4(const double* __restrict x0, int in,
+                                                                           const double* __restrict wt,
+                                                                           const double* __restrict bias, int out,
+                                                                           double* __restrict y0, bool relu, int o) {
+  const int even = in & ~1;
   for (; o < out; ++o) {
-    double acc = bias[o];
-    for (int i = 0; i < in; ++i) acc += x[i] * wt[static_cast<long>(i) * out + o];
-    y[o] = (relu && acc < 0.0) ? 0.0 : acc;
+    __m256d acc = _mm256_set1_pd(bias[o]);
+    for (int i = 0; i < even; ++i) {
+      __m256d p = _mm256_mul_pd(column4(x0, in, i), _mm256_set1_pd(wt[static_cast<long>(i) * out + o]));
+      asm("" : "+x"(p));  // no contraction into a fused multiply-add, as add_product
+      acc = _mm256_add_pd(acc, p);
+    }
+    if (in & 1) acc = _mm256_fmadd_pd(column4(x0, in, even), _mm256_set1_pd(wt[static_cast<long>(even) * out + o]), acc);
+    alignas(32) double r[4];
+    _mm256_store_pd(r, acc);
+    for (int k = 0; k < 4; ++k) y0[k * out + o] = (relu && r[k] < 0.0) ? 0.0 : r[k];
   }
+}
+
+/// For each 4-bit mask: the positions of its set bits, in order (the rest is never read).
+alignas(16) constexpr std::int32_t kSetBits[16][4] = {
+    {0, 0, 0, 0}, {0, 0, 0, 0}, {1, 0, 0, 0}, {0, 1, 0, 0}, {2, 0, 0, 0}, {0, 2, 0, 0}, {1, 2, 0, 0}, {0, 1, 2, 0},
+    {3, 0, 0, 0}, {0, 3, 0, 0}, {1, 3, 0, 0}, {0, 1, 3, 0}, {2, 3, 0, 0}, {0, 2, 3, 0}, {1, 2, 3, 0}, {0, 1, 2, 3}};
+constexpr int kBitCount[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
+
+/// The indices of the inputs that are not exactly zero, in order, into nz (room for in + 3
+/// ints); their count. Four inputs per step: compare, mask, and store the mask's positions.
+__attribute__((target("avx2,fma"), always_inline)) inline int nonzero_inputs(const double* __restrict x, int in,
+                                                                             int* __restrict nz) {
+  const __m256d zero = _mm256_setzero_pd();
+  int n_nz = 0, i = 0;
+  for (; i + 4 <= in; i += 4) {
+    // x != 0.0, NaN included (unordered, not equal), as the scalar test below.
+    const int mask = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(x + i), zero, _CMP_NEQ_UQ));
+    const __m128i at = _mm_add_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(kSetBits[mask])), _mm_set1_epi32(i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(nz + n_nz), at);
+    n_nz += kBitCount[mask];
+  }
+  for (; i < in; ++i) {
+    nz[n_nz] = i;
+    n_nz += x[i] != 0.0 ? 1 : 0;
+  }
+  return n_nz;
 }
 
 __attribute__((target("avx2,fma"))) void dense_avx2(const double* __restrict x, int in, const double* __restrict wt,
@@ -80,15 +166,14 @@ __attribute__((target("avx2,fma"))) void dense_avx2(const double* __restrict x, 
                                                     bool relu) {
   // Inputs that are exactly zero (ReLU) add exact zeros: list the others once, without branches,
   // instead of testing every input in every block (an unpredictable branch).
-  int nz[kMaxWidth];
-  int n_nz = 0;
-  for (int i = 0; i < in; ++i) {
-    nz[n_nz] = i;
-    n_nz += x[i] != 0.0 ? 1 : 0;
-  }
+  int nz[kMaxWidth + 4];
+  const int n_nz = nonzero_inputs(x, in, nz);
   int o = dense_block_avx2<8>(x, nz, n_nz, wt, bias, out, y, relu, 0);
   o = dense_block_avx2<1>(x, nz, n_nz, wt, bias, out, y, relu, o);
-  dense_tail(x, in, wt, bias, out, y, relu, o);
+  for (; o < out; ++o) {
+    const double acc = tail_output_nonzero(x, nz, n_nz, in, wt + o, out, bias[o]);
+    y[o] = (relu && acc < 0.0) ? 0.0 : acc;
+  }
 }
 
 /// Y (n x out) = X (n x in) . Wt + bias for a tile of rows. Outputs go in panels of 8 whose
@@ -140,7 +225,7 @@ __attribute__((target("avx2,fma"))) void dense_rows_avx2(const double* __restric
       }
       for (int k = 0; k < 4; ++k) _mm256_storeu_pd(y0 + k * out + o, relu ? _mm256_max_pd(acc[k], zero) : acc[k]);
     }
-    for (int k = 0; k < 4; ++k) dense_tail(x0 + k * in, in, wt, bias, out, y0 + k * out, relu, out4);
+    dense_tail4(x0, in, wt, bias, out, y0, relu, out4);
   }
   for (std::size_t r = n4; r < n; ++r) dense_avx2(X + r * in, in, wt, bias, out, Y + r * out, relu);
 }

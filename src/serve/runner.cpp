@@ -30,8 +30,9 @@ MemoryTable::MemoryTable(std::size_t key_length, const std::vector<ResidualMemor
 std::size_t MemoryTable::hash(const double* key) const {
   std::uint64_t h = 1469598103934665603ull;
   for (std::size_t i = 0; i < key_length_; ++i) {
-    std::uint64_t bits = 0;
-    if (key[i] != 0.0) std::memcpy(&bits, &key[i], sizeof bits);  // +0 and -0 are equal: one hash
+    const double v = key[i] + 0.0;  // -0 + 0 = +0: +0 and -0 are equal, so they hash alike
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
     h = (h ^ bits) * 1099511628211ull;
     h ^= h >> 29;
   }
@@ -227,17 +228,21 @@ std::optional<Error> check_requires(const CompiledModel& m, const Bindings& b) {
 /// Each lookup's (mean, found) into s.memory, in slot order.
 std::optional<Error> look_up_memory(const CompiledModel& m, Scratch& s, Prepared& p) {
   const Bindings& b = s.bindings;
-  s.memory.clear();
-  for (std::size_t l = 0; l < m.memory_lookups.size(); ++l) {
+  const double* const values = b.values.data();
+  const std::uint32_t* const poison = b.poison.data();
+  const std::size_t lookups = m.memory_lookups.size();
+  s.memory.resize(2 * lookups);
+  for (std::size_t l = 0; l < lookups; ++l) {
     const auto& key = m.memory_lookups[l];
     s.key.resize(key.size());
+    double* const k_out = s.key.data();
     for (std::size_t k = 0; k < key.size(); ++k) {
-      if (b.poison[key[k].slot]) return why(m, b, key[k]);
-      s.key[k] = b.values[key[k].slot];
+      if (poison[key[k].slot]) return why(m, b, key[k]);
+      k_out[k] = values[key[k].slot];
     }
-    const double* mean = m.memory->find(s.key.data());
-    s.memory.push_back(mean != nullptr ? *mean : 0.0);
-    s.memory.push_back(mean != nullptr ? 1.0 : 0.0);
+    const double* mean = m.memory->find(k_out);
+    s.memory[2 * l] = mean != nullptr ? *mean : 0.0;
+    s.memory[2 * l + 1] = mean != nullptr ? 1.0 : 0.0;
     p.memory_found = p.memory_found || mean != nullptr;
     p.seen = p.seen || (mean != nullptr && m.lookup_seen[l]);
   }
@@ -247,22 +252,31 @@ std::optional<Error> look_up_memory(const CompiledModel& m, Scratch& s, Prepared
 std::optional<Error> encode_features(const CompiledModel& m, const Scratch& s, double* x, Prepared& p) {
   const Bindings& b = s.bindings;
   const std::size_t nf = m.features.size();
+  // Local pointers: stores into x cannot make the compiler reload them (x is a plain double*).
+  const double* const values = b.values.data();
+  const std::uint32_t* const poison = b.poison.data();
+  const double* const memory = s.memory.data();
+  const double *const lo = m.range_lo.data(), *const hi = m.range_hi.data();
+  const double *const mean = m.mean.data(), *const inv_std = m.inv_std.data();
+  const Expr* const features = m.features.data();
+  const bool has_range = m.has_range;
   for (std::size_t i = 0; i < nf; ++i) {
-    const Expr& f = m.features[i];
+    const Expr& f = features[i];
+    double v;
     if (f.id >= 0) {
-      if (b.poison[f.slot]) return why(m, b, f);
-      x[i] = b.values[f.slot];
+      if (poison[f.slot]) return why(m, b, f);
+      v = values[f.slot];
     } else {
-      x[i] = s.memory[static_cast<std::size_t>(f.slot)];
+      v = memory[static_cast<std::size_t>(f.slot)];
     }
-    if (!std::isfinite(x[i]))
+    if (!std::isfinite(v))
       return Error{ErrorCode::invalid_argument, "feature '" + m.info.features[i] + "' is not finite for this query",
                    f.id >= 0 ? m.encoder->blame_path(f.id, b) : std::string()};
-    if (m.has_range && !(x[i] >= m.range_lo[i] && x[i] <= m.range_hi[i])) {  // bounded extrapolation
-      if (f.id >= 0) p.outside.push_back(OutsideInput{m.info.features[i], x[i], {m.range_lo[i], m.range_hi[i]}});
-      x[i] = std::clamp(x[i], m.range_lo[i], m.range_hi[i]);
+    if (has_range && !(v >= lo[i] && v <= hi[i])) {  // bounded extrapolation
+      if (f.id >= 0) p.outside.push_back(OutsideInput{m.info.features[i], v, {lo[i], hi[i]}});
+      v = std::clamp(v, lo[i], hi[i]);
     }
-    x[i] = (x[i] - m.mean[i]) * m.inv_std[i];
+    x[i] = (v - mean[i]) * inv_std[i];
   }
   return std::nullopt;
 }

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <random>
 
 #include "serve/network_eval.hpp"
@@ -48,4 +50,67 @@ TEST(NetworkKernels, PortableAndAvx2AgreeOnTheShippedExpModel) {
   expect_kernels_agree(m.ensemble[0], m.features.size());
   const ModelFile r = load_model(test::source("models/reference/exp.json"));  // wide mlpack layers
   expect_kernels_agree(r.ensemble[0], r.features.size());
+}
+
+namespace {
+
+std::uint64_t bits(double v) {
+  std::uint64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+/// A ReLU network of the given widths with seeded weights in [-1, 1].
+Network random_network(const std::vector<int>& widths, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  Network n;
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
+    DenseLayer d{widths[l], widths[l + 1], {}, {}};
+    for (int k = 0; k < d.in * d.out; ++k) d.weights.push_back(u(rng));
+    for (int o = 0; o < d.out; ++o) d.bias.push_back(u(rng));
+    n.layers.push_back(d);
+  }
+  return n;
+}
+
+}  // namespace
+
+// The single-query kernel skips exactly-zero inputs everywhere, the batched one not in the outputs
+// past the last multiple of 4: the same bits all the same, for odd and even layer widths (the last
+// input of an odd width is fused), mostly-zero inputs and hidden layers that ReLU leaves sparse.
+TEST(NetworkKernels, SingleAndBatchGiveTheSameBitsOnEveryWidth) {
+  const std::vector<std::vector<int>> shapes = {{1, 1},          {3, 2, 1},      {5, 7, 1},     {18, 32, 32, 1},
+                                                {9, 50, 3, 1},   {5, 100, 50, 1}, {33, 13, 6, 1}, {2, 64, 1}};
+  std::uint64_t seed = 1;
+  for (const auto& widths : shapes) {
+    const FastNetwork net(random_network(widths, seed++));
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> normal;
+    constexpr std::size_t kRows = 41;
+    const auto in = static_cast<std::size_t>(widths.front());
+    std::vector<double> x(kRows * in);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = i % 3 == 0 ? normal(rng) : 0.0;
+    std::vector<double> a(net.max_width()), b(net.max_width()), batch;
+    net.forward_batch(x.data(), kRows, batch);
+    for (std::size_t r = 0; r < kRows; ++r)
+      EXPECT_EQ(bits(net.forward(x.data() + r * in, a.data(), b.data())), bits(batch[r]))
+          << "widths " << ::testing::PrintToString(widths) << ", row " << r;
+  }
+}
+
+// An output whose sum is exactly zero keeps the sign the sum over every input gives: bias -0 plus
+// 0 * w (w > 0) is +0, although skipping the zero inputs alone would leave -0.
+TEST(NetworkKernels, AZeroSumHasTheSignOfTheFullSum) {
+  if (!detail::avx2_kernel_available()) GTEST_SKIP() << "the portable kernel skips zero inputs everywhere";
+  Network n;
+  n.layers.push_back(DenseLayer{2, 3, {1, 1, 1, 1, 1, 1}, {-5, -5, -5}});  // ReLU: all three hidden units 0
+  n.layers.push_back(DenseLayer{3, 1, {0.5, 0.25, 2}, {-0.0}});
+  const FastNetwork net(n);
+  const std::vector<double> x = {1.0, 2.0};
+  std::vector<double> a(net.max_width()), b(net.max_width()), batch;
+  const double single = net.forward(x.data(), a.data(), b.data());
+  net.forward_batch(x.data(), 1, batch);
+  EXPECT_EQ(bits(single), bits(0.0));
+  EXPECT_EQ(bits(batch[0]), bits(0.0));
 }
