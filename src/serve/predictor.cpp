@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <unordered_map>
@@ -75,6 +76,57 @@ using detail::CompiledModel;
 using detail::Expr;
 using detail::Scratch;
 
+namespace {
+
+/// Op names -> op index, in one open-addressing table (at most half full, linear probing) with an
+/// inline FNV-1a hash: the query path looks up one name per query, and std::unordered_map's
+/// out-of-line string hash and node walk cost a few hundred instructions.
+class NameIndex {
+ public:
+  /// Adds name -> index unless the name is there already (the first one wins).
+  void add(std::string_view name, std::size_t index) {
+    if (2 * (count_ + 1) > slots_.size()) grow();
+    insert(std::string(name), index);
+  }
+  [[nodiscard]] const std::size_t* find(std::string_view name) const {
+    if (slots_.empty()) return nullptr;
+    for (std::size_t at = hash(name) & mask(); slots_[at].used; at = (at + 1) & mask())
+      if (slots_[at].name == name) return &slots_[at].index;
+    return nullptr;
+  }
+
+ private:
+  struct Slot {
+    std::string name;
+    std::size_t index = 0;
+    bool used = false;
+  };
+  static std::size_t hash(std::string_view s) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return static_cast<std::size_t>(h ^ (h >> 32));
+  }
+  [[nodiscard]] std::size_t mask() const { return slots_.size() - 1; }
+  void insert(std::string name, std::size_t index) {
+    std::size_t at = hash(name) & mask();
+    for (; slots_[at].used; at = (at + 1) & mask())
+      if (slots_[at].name == name) return;
+    slots_[at] = Slot{std::move(name), index, true};
+    ++count_;
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(16, 2 * old.size()), Slot{});
+    count_ = 0;
+    for (Slot& s : old)
+      if (s.used) insert(std::move(s.name), s.index);
+  }
+  std::vector<Slot> slots_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace
+
 struct Predictor::Impl {
   std::vector<fs::path> dirs;  // empty for models given in memory
   std::vector<ModelInfo> infos;
@@ -84,7 +136,7 @@ struct Predictor::Impl {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   /// Any accepted name -> op index; looked up by string_view without allocating.
-  std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>> op_by_name;
+  NameIndex op_by_name;
   std::vector<std::vector<const CompiledModel*>> models_by_op;     // by priority, then id
   std::vector<std::string> op_names;
   std::unordered_map<std::string, const CompiledModel*, NameHash, std::equal_to<>> by_id;
@@ -108,14 +160,14 @@ struct Predictor::Impl {
                       "/id");
     const std::string& op = cm->info.op;
     std::size_t op_index;
-    if (auto it = op_by_name.find(op); it != op_by_name.end()) {
-      op_index = it->second;
+    if (const std::size_t* known = op_by_name.find(op)) {
+      op_index = *known;
     } else {
       op_index = models_by_op.size();
       models_by_op.emplace_back();
       op_names.push_back(op);
     }
-    for (const auto& n : cm->encoder->names()) op_by_name.emplace(n, op_index);
+    for (const auto& n : cm->encoder->names()) op_by_name.add(n, op_index);
     by_id[m.id] = cm.get();
     models_by_op[op_index].push_back(cm.get());
     models.push_back(std::move(cm));
@@ -153,10 +205,10 @@ struct Predictor::Impl {
 
   /// The op index of any accepted spelling of an op name.
   std::variant<std::size_t, Error> find_op(std::string_view op) const {
-    auto it = op_by_name.find(op);
-    if (it == op_by_name.end()) it = op_by_name.find(canonical_op_name(op));
-    if (it == op_by_name.end()) return Error{ErrorCode::unknown_op, "no model knows op \"" + std::string(op) + "\"", "/op"};
-    return it->second;
+    const std::size_t* index = op_by_name.find(op);
+    if (index == nullptr) index = op_by_name.find(canonical_op_name(op));
+    if (index == nullptr) return Error{ErrorCode::unknown_op, "no model knows op \"" + std::string(op) + "\"", "/op"};
+    return *index;
   }
 
   /// The pinned model, bound, if it serves op `op_index` and covers the query.
