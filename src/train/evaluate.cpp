@@ -361,32 +361,29 @@ std::vector<double> domains_by_encoder(const ModelFile& model, const std::vector
 
 }  // namespace
 
-json coverage_by_domain(const ModelFile& model, const std::vector<double>& predicted, const std::vector<int>& domain,
-                        const std::vector<Configuration>& configs, const std::vector<std::size_t>& part,
-                        const std::vector<bool>& plausible) {
-  static const char* const names[] = {"seen", "inside", "outside"};
+json coverage_by_domain(const std::vector<ServedAnswer>& served, const std::vector<Configuration>& configs,
+                        const std::vector<std::size_t>& part, const std::vector<bool>& plausible) {
   json out = json::object();
-  if (!model.calibration) return out;
-  for (int d = 0; d < 3; ++d) {
-    auto it = model.calibration->domains.find(names[d]);
-    if (it == model.calibration->domains.end()) continue;
-    std::size_t n = 0, in = 0;
-    std::vector<double> p, m;
+  for (const char* name : {"seen", "inside", "outside"}) {
+    std::size_t in = 0;
+    std::vector<double> p, m, widths;
     for (std::size_t i : part) {
-      if (std::isnan(predicted[i]) || domain[i] != d || !plausible[i]) continue;
-      ++n;
-      const double r = std::log(configs[i].label_ns / predicted[i]);
-      in += r >= it->second.lo && r <= it->second.hi ? 1 : 0;
-      p.push_back(predicted[i]);
+      const ServedAnswer& a = served[i];
+      if (std::isnan(a.runtime_ns) || a.domain != name || !plausible[i] || !a.interval_ns) continue;
+      const auto [lo, hi] = *a.interval_ns;
+      in += lo <= configs[i].label_ns && configs[i].label_ns <= hi ? 1 : 0;
+      widths.push_back((hi - lo) / a.runtime_ns);
+      p.push_back(a.runtime_ns);
       m.push_back(configs[i].label_ns);
     }
-    if (n == 0) continue;
+    if (p.empty()) continue;
+    std::sort(widths.begin(), widths.end());
     const Metrics mm = compute_metrics(p, m);
-    out[names[d]] = {{"n", n},
-                     {"coverage", static_cast<double>(in) / static_cast<double>(n)},
-                     {"width", std::exp(it->second.hi) - std::exp(it->second.lo)},
-                     {"within_10", mm.within_10},
-                     {"median_ape", mm.median_ape}};
+    out[name] = {{"n", p.size()},
+                 {"coverage", static_cast<double>(in) / static_cast<double>(p.size())},
+                 {"width", quantile(widths, 0.5)},
+                 {"within_10", mm.within_10},
+                 {"median_ape", mm.median_ape}};
   }
   return out;
 }
@@ -502,7 +499,7 @@ Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const Eva
   e.intervals = interval_metrics(e, e.split.test);
   if (model.calibration)
     e.metrics["test_coverage"] =
-        coverage_by_domain(model, e.predicted, e.domain, e.configs, e.split.test, e.plausibility.plausible);
+        coverage_by_domain(e.served, e.configs, e.split.test, e.plausibility.plausible);
   // Cross-validation is not repeated here: it is reported from the model's provenance.
   if (const auto* pm = model.provenance.contains("metrics") ? &model.provenance["metrics"] : nullptr;
       pm && pm->is_object() && pm->contains("cv"))

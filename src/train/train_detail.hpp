@@ -118,23 +118,48 @@ MemoryTable build_memory(const std::vector<std::vector<double>>& own_key,
                          const std::vector<std::vector<std::vector<double>>>& lookup_key,
                          const std::vector<double>& residual, const std::vector<std::size_t>& members);
 
+/// A recipe's "search" block -> its candidates (hidden x learning_rate x batch_size over the
+/// scalars); every key left out takes search_defaults(). Throws TorpError(training) naming
+/// /recipes/<recipe>/search/... for a bad value.
+std::vector<Hyperparameters> parse_search(const nlohmann::json& search, const std::string& recipe);
+
 /// Split-conformal central interval [lo, hi] of residuals r at `coverage` (e.g. 0.9): the
 /// floor((n + 1)(1 - coverage) / 2)-th and ceil((n + 1)(1 + coverage) / 2)-th smallest values
 /// (1-based, clamped into 1..n). {0, 0} for no residuals.
 std::array<double, 2> conformal_interval(std::vector<double> r, double coverage);
 
+/// The fewest residuals whose split-conformal ranks both exist: floor((n + 1)(1 - coverage) / 2)
+/// >= 1, i.e. n >= ceil(2 / (1 - coverage)) - 1 (19 at 90%). With fewer, the conformal interval is
+/// unbounded (the needed order statistic does not exist), so a band borrows (calibrate()); with
+/// this many or more, its expected coverage is nominal whatever n (exchangeable residuals).
+std::size_t min_conformal_residuals(double coverage);
+
 /// Interval quantiles per answer domain (0 seen, 1 inside, 2 outside) from log residuals
-/// log(label / prediction) and their domains. A domain with at least 50 residuals gets its own
-/// quantiles; otherwise: inside <- inside + outside pooled (if >= 50) <- all pooled;
-/// seen <- inside's interval; outside <- inside's interval with both ends (taken <= 0 and >= 0)
-/// doubled.
+/// log(label / prediction) and their domains. A domain with at least min_conformal_residuals()
+/// residuals gets its own quantiles; otherwise: inside <- inside + outside pooled (if enough) <-
+/// all pooled; seen <- inside's interval; outside <- inside's interval with both ends (taken <= 0
+/// and >= 0) doubled.
+/// With `group` (one value per residual, e.g. the dtype class; empty = no groups), every (group,
+/// domain) with at least min_conformal_residuals() residuals also gets its own quantiles; the
+/// others use the domain's band (band()).
 struct DomainCalibration {
   std::array<double, 3> lo{}, hi{};
   std::array<std::size_t, 3> n{};      ///< residuals the interval was computed from
   std::array<std::size_t, 3> own_n{};  ///< residuals of the domain itself
   std::array<std::string, 3> from;     ///< "own", or the fallback used
+  struct Group {
+    double key = 0.0;
+    std::array<bool, 3> own{};           ///< the group has a band of its own in this domain
+    std::array<double, 3> lo{}, hi{};
+    std::array<std::size_t, 3> n{};      ///< the group's residuals in the domain
+  };
+  std::vector<Group> groups;  ///< by ascending key
+  /// The band [lo, hi] an answer of domain d whose group value is g gets as served: the group's own
+  /// band, else the domain's.
+  [[nodiscard]] std::array<double, 2> band(int d, double g) const;
 };
-DomainCalibration calibrate(const std::vector<double>& residual, const std::vector<int>& domain, double coverage);
+DomainCalibration calibrate(const std::vector<double>& residual, const std::vector<int>& domain, double coverage,
+                            const std::vector<double>& group = {});
 
 /// Fold (0..folds-1) of each configuration in `members` for grouped k-fold cross-validation:
 /// configurations with equal keys share a group, every group is in exactly one fold; groups

@@ -270,6 +270,16 @@ json to_json(const Hyperparameters& h) {
           {"ensemble", h.ensemble},     {"huber", h.huber}};
 }
 
+json search_defaults() {
+  const Hyperparameters h;
+  json d = to_json(h);
+  d["hidden"] = kDefaultSearchHidden;
+  d["learning_rate"] = json::array({h.learning_rate});
+  d["batch_size"] = json::array({h.batch_size});
+  d["ensemble_keep"] = "if_better";
+  return d;
+}
+
 namespace {
 
 [[noreturn]] void recipe_error(const std::string& recipe, const std::string& msg, const std::string& key = {}) {
@@ -303,6 +313,8 @@ struct Recipe {
   std::vector<CvGrouping> cv;  ///< recipe "cv" groupings
   int cv_folds = 0;
   int cv_ensemble = 0;  ///< networks per fold model (0: as many as the final model)
+  /// calibration.group: op-spec feature whose values get interval bands of their own ("": none).
+  std::string calibration_group;
 };
 
 std::vector<std::string> names(const json& j, const std::string& recipe, const std::string& key) {
@@ -321,97 +333,100 @@ void known_keys(const json& j, std::initializer_list<const char*> keys, const st
       recipe_error(recipe, "unknown key \"" + it.key() + "\"", at + "/" + it.key());
 }
 
+/// One candidate of hidden widths `h` x learning rate `lr` x batch size `bs` over `base`.
+Hyperparameters candidate(const Hyperparameters& base, const json& h, const json& lr, const json& bs, const std::string& recipe) {
+  Hyperparameters c = base;
+  c.hidden.clear();
+  for (const json& w : h) {
+    if (!w.is_number_integer() || w.get<int>() < 1) recipe_error(recipe, "layer widths must be positive integers", "/search/hidden");
+    c.hidden.push_back(w.get<int>());
+  }
+  if (!lr.is_number() || !(lr.get<double>() > 0)) recipe_error(recipe, "learning_rate must be > 0", "/search/learning_rate");
+  if (!bs.is_number_integer() || bs.get<int>() < 1) recipe_error(recipe, "batch_size must be >= 1", "/search/batch_size");
+  c.learning_rate = lr.get<double>();
+  c.batch_size = bs.get<int>();
+  return c;
+}
+
+}  // namespace
+
+namespace detail {
+
 std::vector<Hyperparameters> parse_search(const json& s, const std::string& recipe) {
   if (!s.is_object()) recipe_error(recipe, "search must be an object", "/search");
   known_keys(s, {"hidden", "learning_rate", "batch_size", "max_epochs", "patience", "weight_decay", "ensemble", "huber",
                  "ensemble_keep"},
              recipe, "/search");
-  auto list = [&](const char* key, json fallback) {
-    json v = s.value(key, fallback);
+  // Every default comes from search_defaults() (Hyperparameters and kDefaultSearchHidden): small
+  // nets train fast and fit the log corrections of these laws well; the Huber loss keeps a few
+  // mislabelled repeats from pulling the fit (exp: median APE 1.5-1.9% with MSE, 0.55-0.6% with Huber).
+  const json defaults = search_defaults();
+  auto list = [&](const char* key) {
+    json v = s.value(key, defaults[key]);
     return v.is_array() ? v : json::array({v});
   };
-  // Defaults (also for a recipe without "search"): small nets train fast and fit the log
-  // corrections of these laws well; the Huber loss keeps a few mislabelled repeats from
-  // pulling the fit (measured on exp: median APE 1.5-1.9% with MSE, 0.55-0.6% with Huber).
   Hyperparameters base;
   base.max_epochs = s.value("max_epochs", base.max_epochs);
   base.patience = s.value("patience", base.patience);
   base.weight_decay = s.value("weight_decay", base.weight_decay);
-  base.ensemble = s.value("ensemble", 3);
+  base.ensemble = s.value("ensemble", base.ensemble);
   base.huber = s.value("huber", base.huber);
   if (base.max_epochs < 1 || base.patience < 1 || base.ensemble < 1 || base.weight_decay < 0 || base.huber < 0)
     recipe_error(recipe, "max_epochs, patience and ensemble must be >= 1, weight_decay and huber >= 0", "/search");
-  json hidden = s.value("hidden", json::array({json::array({32, 32}), json::array({64, 64}), json::array({64, 64, 64})}));
+  json hidden = s.value("hidden", defaults["hidden"]);
   if (!hidden.is_array() || hidden.empty()) recipe_error(recipe, "search.hidden must be a list of layer-width lists", "/search/hidden");
   std::vector<Hyperparameters> out;
   for (const json& h : hidden) {
     if (!h.is_array() || h.empty()) recipe_error(recipe, "search.hidden entries must be non-empty width lists", "/search/hidden");
-    for (const json& lr : list("learning_rate", base.learning_rate))
-      for (const json& bs : list("batch_size", base.batch_size)) {
-        Hyperparameters c = base;
-        c.hidden.clear();
-        for (const json& w : h) {
-          if (!w.is_number_integer() || w.get<int>() < 1) recipe_error(recipe, "layer widths must be positive integers", "/search/hidden");
-          c.hidden.push_back(w.get<int>());
-        }
-        if (!lr.is_number() || !(lr.get<double>() > 0)) recipe_error(recipe, "learning_rate must be > 0", "/search/learning_rate");
-        if (!bs.is_number_integer() || bs.get<int>() < 1) recipe_error(recipe, "batch_size must be >= 1", "/search/batch_size");
-        c.learning_rate = lr.get<double>();
-        c.batch_size = bs.get<int>();
-        out.push_back(c);
-      }
+    for (const json& lr : list("learning_rate"))
+      for (const json& bs : list("batch_size")) out.push_back(candidate(base, h, lr, bs, recipe));
   }
   return out;
 }
 
-Recipe parse_recipe(const json& op_spec, const std::string& name) {
-  auto rs = op_spec.find("recipes");
-  if (rs == op_spec.end() || !rs->is_object() || !rs->contains(name))
-    throw TorpError(ErrorCode::training, "op spec of " + op_spec.value("op", std::string("?")) + " has no recipe \"" + name +
-                                             "\" (add \"recipes\": {\"" + name + "\": {...}}; see docs/op-spec.md)",
-                    "/recipes/" + name);
-  Recipe r;
-  r.name = name;
-  r.doc = (*rs)[name];
-  if (!r.doc.is_object() || !r.doc.contains("features")) recipe_error(name, "needs \"features\"");
-  known_keys(r.doc, {"description", "features", "baseline", "applies_when", "requires", "priority", "search", "memory", "cv"},
-             name, "");
-  r.features = names(r.doc["features"], name, "/features");
-  if (r.features.empty()) recipe_error(name, "features must not be empty", "/features");
-  if (auto mem = r.doc.find("memory"); mem != r.doc.end() && !mem->is_null()) {
-    if (!mem->is_object() || !mem->contains("key") || !mem->contains("lookups"))
-      recipe_error(name, "memory needs \"key\" and \"lookups\"", "/memory");
-    known_keys(*mem, {"key", "lookups", "unseen_copies"}, name, "/memory");
-    if (auto u = mem->find("unseen_copies"); u != mem->end()) {
-      if (!u->is_boolean()) recipe_error(name, "memory.unseen_copies must be true or false", "/memory/unseen_copies");
-      r.unseen_copies = u->get<bool>();
-    }
-    ResidualMemory rm;
-    rm.key = names((*mem)["key"], name, "/memory/key");
-    if (rm.key.empty()) recipe_error(name, "memory key must not be empty", "/memory/key");
-    const json& ls = (*mem)["lookups"];
-    if (!ls.is_array() || ls.empty()) recipe_error(name, "memory lookups must be a non-empty array of {name, key}", "/memory/lookups");
-    for (std::size_t i = 0; i < ls.size(); ++i) {
-      const std::string at = "/memory/lookups/" + std::to_string(i);
-      if (!ls[i].is_object() || !ls[i].contains("name") || !ls[i]["name"].is_string() || !ls[i].contains("key"))
-        recipe_error(name, "a memory lookup needs a string \"name\" and a \"key\"", at);
-      known_keys(ls[i], {"name", "key", "seen"}, name, at);
-      ResidualMemory::Lookup l;
-      if (auto sn = ls[i].find("seen"); sn != ls[i].end()) {
-        if (!sn->is_boolean()) recipe_error(name, "a memory lookup's \"seen\" must be true or false", at + "/seen");
-        l.seen = sn->get<bool>();
-      }
-      l.name = ls[i]["name"].get<std::string>();
-      l.key = names(ls[i]["key"], name, at + "/key");
-      if (l.name.empty()) recipe_error(name, "a memory lookup name must not be empty", at + "/name");
-      if (l.key.size() != rm.key.size())
-        recipe_error(name, "a memory lookup key must have as many features as the memory key", at + "/key");
-      for (const auto& other : rm.lookups)
-        if (other.name == l.name) recipe_error(name, "duplicate memory lookup \"" + l.name + "\"", at + "/name");
-      rm.lookups.push_back(std::move(l));
-    }
-    r.memory = std::move(rm);
+}  // namespace detail
+
+namespace {
+
+ResidualMemory::Lookup parse_lookup(const json& l, const ResidualMemory& rm, const std::string& name, const std::string& at) {
+  if (!l.is_object() || !l.contains("name") || !l["name"].is_string() || !l.contains("key"))
+    recipe_error(name, "a memory lookup needs a string \"name\" and a \"key\"", at);
+  known_keys(l, {"name", "key", "seen"}, name, at);
+  ResidualMemory::Lookup out;
+  if (auto sn = l.find("seen"); sn != l.end()) {
+    if (!sn->is_boolean()) recipe_error(name, "a memory lookup's \"seen\" must be true or false", at + "/seen");
+    out.seen = sn->get<bool>();
   }
+  out.name = l["name"].get<std::string>();
+  out.key = names(l["key"], name, at + "/key");
+  if (out.name.empty()) recipe_error(name, "a memory lookup name must not be empty", at + "/name");
+  if (out.key.size() != rm.key.size())
+    recipe_error(name, "a memory lookup key must have as many features as the memory key", at + "/key");
+  for (const auto& other : rm.lookups)
+    if (other.name == out.name) recipe_error(name, "duplicate memory lookup \"" + out.name + "\"", at + "/name");
+  return out;
+}
+
+void parse_memory(const json& mem, Recipe& r) {
+  const std::string& name = r.name;
+  if (!mem.is_object() || !mem.contains("key") || !mem.contains("lookups"))
+    recipe_error(name, "memory needs \"key\" and \"lookups\"", "/memory");
+  known_keys(mem, {"key", "lookups", "unseen_copies"}, name, "/memory");
+  if (auto u = mem.find("unseen_copies"); u != mem.end()) {
+    if (!u->is_boolean()) recipe_error(name, "memory.unseen_copies must be true or false", "/memory/unseen_copies");
+    r.unseen_copies = u->get<bool>();
+  }
+  ResidualMemory rm;
+  rm.key = names(mem["key"], name, "/memory/key");
+  if (rm.key.empty()) recipe_error(name, "memory key must not be empty", "/memory/key");
+  const json& ls = mem["lookups"];
+  if (!ls.is_array() || ls.empty()) recipe_error(name, "memory lookups must be a non-empty array of {name, key}", "/memory/lookups");
+  for (std::size_t i = 0; i < ls.size(); ++i) rm.lookups.push_back(parse_lookup(ls[i], rm, name, "/memory/lookups/" + std::to_string(i)));
+  r.memory = std::move(rm);
+}
+
+/// recipe.memory_slot: which network inputs are residual-memory lookups.
+void map_memory_features(Recipe& r) {
   for (std::size_t i = 0; i < r.features.size(); ++i) {
     const std::string& f = r.features[i];
     int slot = -1;
@@ -423,21 +438,27 @@ Recipe parse_recipe(const json& op_spec, const std::string& name) {
           if (f == base + ".found") slot = static_cast<int>(2 * l + 1);
         }
       if (slot < 0)
-        recipe_error(name, "feature " + f + " names no lookup of the recipe's \"memory\" (memory.<lookup>.mean or .found)",
+        recipe_error(r.name, "feature " + f + " names no lookup of the recipe's \"memory\" (memory.<lookup>.mean or .found)",
                      "/features/" + std::to_string(i));
     }
     r.memory_slot.push_back(slot);
   }
-  if (auto b = r.doc.find("baseline"); b != r.doc.end() && !b->is_null()) {
-    if (!b->is_object() || !b->contains("terms")) recipe_error(name, "baseline needs \"terms\"", "/baseline");
-    known_keys(*b, {"group", "terms"}, name, "/baseline");
-    r.has_baseline = true;
-    r.baseline_terms = names((*b)["terms"], name, "/baseline/terms");
-    if (auto g = b->find("group"); g != b->end() && !g->is_null()) {
-      if (!g->is_string()) recipe_error(name, "baseline group must be a feature name", "/baseline/group");
-      r.baseline_group = g->get<std::string>();
-    }
+}
+
+void parse_baseline(const json& b, Recipe& r) {
+  if (!b.is_object() || !b.contains("terms")) recipe_error(r.name, "baseline needs \"terms\"", "/baseline");
+  known_keys(b, {"group", "terms"}, r.name, "/baseline");
+  r.has_baseline = true;
+  r.baseline_terms = names(b["terms"], r.name, "/baseline/terms");
+  if (auto g = b.find("group"); g != b.end() && !g->is_null()) {
+    if (!g->is_string()) recipe_error(r.name, "baseline group must be a feature name", "/baseline/group");
+    r.baseline_group = g->get<std::string>();
   }
+}
+
+/// applies_when, requires and priority: copied to the model's selection.
+void parse_selection(Recipe& r) {
+  const std::string& name = r.name;
   if (auto a = r.doc.find("applies_when"); a != r.doc.end()) r.applies_when = names(*a, name, "/applies_when");
   if (auto q = r.doc.find("requires"); q != r.doc.end()) {
     if (!q->is_array()) recipe_error(name, "requires must be an array of {expr, message}", "/requires");
@@ -451,31 +472,76 @@ Recipe parse_recipe(const json& op_spec, const std::string& name) {
     if (!p->is_number_integer()) recipe_error(name, "priority must be an integer", "/priority");
     r.priority = p->get<int>();
   }
-  r.search = parse_search(r.doc.value("search", json::object()), name);
-  if (r.doc.contains("search") && r.doc["search"].is_object() && r.doc["search"].contains("ensemble_keep")) {
-    const json& k = r.doc["search"]["ensemble_keep"];
-    if (!k.is_string() || (k != "always" && k != "if_better"))
-      recipe_error(name, "search.ensemble_keep must be \"always\" or \"if_better\"", "/search/ensemble_keep");
-    r.ensemble_always = k == "always";
+}
+
+void parse_ensemble_keep(Recipe& r) {
+  if (!r.doc.contains("search") || !r.doc["search"].is_object() || !r.doc["search"].contains("ensemble_keep")) return;
+  const json& k = r.doc["search"]["ensemble_keep"];
+  if (!k.is_string() || (k != "always" && k != "if_better"))
+    recipe_error(r.name, "search.ensemble_keep must be \"always\" or \"if_better\"", "/search/ensemble_keep");
+  r.ensemble_always = k == "always";
+}
+
+void parse_cv(const json& cv, Recipe& r) {
+  const std::string& name = r.name;
+  if (!cv.is_object() || !cv.contains("groupings")) recipe_error(name, "cv needs \"groupings\"", "/cv");
+  known_keys(cv, {"folds", "groupings", "ensemble"}, name, "/cv");
+  r.cv_folds = cv.value("folds", 5);
+  r.cv_ensemble = cv.value("ensemble", 0);
+  if (r.cv_ensemble < 0) recipe_error(name, "cv.ensemble must be >= 1 (or 0: as many as the final model)", "/cv/ensemble");
+  if (r.cv_folds < 2) recipe_error(name, "cv.folds must be >= 2", "/cv/folds");
+  const json& gs = cv["groupings"];
+  if (!gs.is_array() || gs.empty()) recipe_error(name, "cv.groupings must be a non-empty array of {name, key}", "/cv/groupings");
+  for (std::size_t i = 0; i < gs.size(); ++i) {
+    const std::string at = "/cv/groupings/" + std::to_string(i);
+    if (!gs[i].is_object() || !gs[i].contains("name") || !gs[i]["name"].is_string() || !gs[i].contains("key"))
+      recipe_error(name, "a cv grouping needs a string \"name\" and a \"key\"", at);
+    known_keys(gs[i], {"name", "key"}, name, at);
+    r.cv.push_back({gs[i]["name"].get<std::string>(), names(gs[i]["key"], name, at + "/key")});
+    if (r.cv.back().key.empty()) recipe_error(name, "a cv grouping key must not be empty", at + "/key");
   }
-  if (auto cv = r.doc.find("cv"); cv != r.doc.end() && !cv->is_null()) {
-    if (!cv->is_object() || !cv->contains("groupings")) recipe_error(name, "cv needs \"groupings\"", "/cv");
-    known_keys(*cv, {"folds", "groupings", "ensemble"}, name, "/cv");
-    r.cv_folds = cv->value("folds", 5);
-    r.cv_ensemble = cv->value("ensemble", 0);
-    if (r.cv_ensemble < 0) recipe_error(name, "cv.ensemble must be >= 1 (or 0: as many as the final model)", "/cv/ensemble");
-    if (r.cv_folds < 2) recipe_error(name, "cv.folds must be >= 2", "/cv/folds");
-    const json& gs = (*cv)["groupings"];
-    if (!gs.is_array() || gs.empty()) recipe_error(name, "cv.groupings must be a non-empty array of {name, key}", "/cv/groupings");
-    for (std::size_t i = 0; i < gs.size(); ++i) {
-      const std::string at = "/cv/groupings/" + std::to_string(i);
-      if (!gs[i].is_object() || !gs[i].contains("name") || !gs[i]["name"].is_string() || !gs[i].contains("key"))
-        recipe_error(name, "a cv grouping needs a string \"name\" and a \"key\"", at);
-      known_keys(gs[i], {"name", "key"}, name, at);
-      r.cv.push_back({gs[i]["name"].get<std::string>(), names(gs[i]["key"], name, at + "/key")});
-      if (r.cv.back().key.empty()) recipe_error(name, "a cv grouping key must not be empty", at + "/key");
-    }
+}
+
+void parse_calibration(const json& c, Recipe& r) {
+  if (!c.is_object()) recipe_error(r.name, "calibration must be an object", "/calibration");
+  known_keys(c, {"group"}, r.name, "/calibration");
+  if (auto g = c.find("group"); g != c.end() && !g->is_null()) {
+    if (!g->is_string() || g->get<std::string>().empty())
+      recipe_error(r.name, "calibration.group must be a feature name", "/calibration/group");
+    r.calibration_group = g->get<std::string>();
   }
+}
+
+/// The value of `key` in the recipe unless absent or null.
+const json* optional_block(const Recipe& r, const char* key) {
+  auto it = r.doc.find(key);
+  return it == r.doc.end() || it->is_null() ? nullptr : &*it;
+}
+
+Recipe parse_recipe(const json& op_spec, const std::string& name) {
+  auto rs = op_spec.find("recipes");
+  if (rs == op_spec.end() || !rs->is_object() || !rs->contains(name))
+    throw TorpError(ErrorCode::training, "op spec of " + op_spec.value("op", std::string("?")) + " has no recipe \"" + name +
+                                             "\" (add \"recipes\": {\"" + name + "\": {...}}; see docs/op-spec.md)",
+                    "/recipes/" + name);
+  Recipe r;
+  r.name = name;
+  r.doc = (*rs)[name];
+  if (!r.doc.is_object() || !r.doc.contains("features")) recipe_error(name, "needs \"features\"");
+  known_keys(r.doc,
+             {"description", "features", "baseline", "applies_when", "requires", "priority", "search", "memory", "cv",
+              "calibration"},
+             name, "");
+  r.features = names(r.doc["features"], name, "/features");
+  if (r.features.empty()) recipe_error(name, "features must not be empty", "/features");
+  if (const json* mem = optional_block(r, "memory")) parse_memory(*mem, r);
+  map_memory_features(r);
+  if (const json* b = optional_block(r, "baseline")) parse_baseline(*b, r);
+  parse_selection(r);
+  r.search = detail::parse_search(r.doc.value("search", json::object()), name);
+  parse_ensemble_keep(r);
+  if (const json* cv = optional_block(r, "cv")) parse_cv(*cv, r);
+  if (const json* c = optional_block(r, "calibration")) parse_calibration(*c, r);
   return r;
 }
 
@@ -535,98 +601,132 @@ struct Encoded {
   std::vector<std::vector<double>> memory_key;
   std::vector<std::vector<std::vector<double>>> lookup_key;  // [lookup][configuration]
   std::vector<std::vector<std::vector<double>>> cv_key;      // [grouping][configuration]
+  std::vector<double> calibration_group;  ///< per configuration, the recipe's calibration.group value (0 without one)
   std::size_t unservable = 0;
   std::string first_reason;
 };
 
+/// The compiled expressions encode() evaluates for every configuration.
+struct EncodePlan {
+  std::vector<ExprId> feats, terms, checks, mem_key;
+  std::vector<std::vector<ExprId>> lookup_keys, cv_keys;
+  std::vector<std::size_t> feat_row;  // row of X of each op-spec feature (memory rows are filled later)
+  ExprId group = -1, calibration_group = -1;
+  std::vector<std::string> check_text;
+};
+
+EncodePlan plan_encoding(Encoder& enc, const Recipe& r, const std::vector<CvGrouping>& cv) {
+  EncodePlan p;
+  for (std::size_t j = 0; j < r.features.size(); ++j)
+    if (r.memory_slot[j] < 0) {
+      p.feats.push_back(enc.feature(r.features[j]));
+      p.feat_row.push_back(j);
+    }
+  if (r.memory) {
+    for (const auto& k : r.memory->key) p.mem_key.push_back(enc.feature(k));
+    for (const auto& l : r.memory->lookups) {
+      p.lookup_keys.emplace_back();
+      for (const auto& k : l.key) p.lookup_keys.back().push_back(enc.feature(k));
+    }
+  }
+  for (const auto& g : cv) {
+    p.cv_keys.emplace_back();
+    for (const auto& k : g.key) p.cv_keys.back().push_back(enc.feature(k));
+  }
+  for (const auto& t : r.baseline_terms) p.terms.push_back(enc.feature(t));
+  p.group = r.baseline_group.empty() ? -1 : enc.feature(r.baseline_group);
+  p.calibration_group = r.calibration_group.empty() ? -1 : enc.feature(r.calibration_group);
+  for (const auto& a : r.applies_when) {
+    p.checks.push_back(enc.compile(a));
+    p.check_text.push_back("applies_when " + a);
+  }
+  for (const auto& q : r.requires_) {
+    p.checks.push_back(enc.compile(q.expr));
+    p.check_text.push_back("requires " + q.expr);
+  }
+  return p;
+}
+
+/// One configuration's values (sized by resize()).
+struct EncodedRow {
+  std::vector<double> x, t, mk;
+  std::vector<std::vector<double>> lk, ck;
+  double group = 0.0, calibration_group = 0.0;
+  void resize(const EncodePlan& p) {
+    x.resize(p.feats.size());
+    t.resize(p.terms.size());
+    mk.resize(p.mem_key.size());
+    lk.resize(p.lookup_keys.size());
+    for (std::size_t l = 0; l < lk.size(); ++l) lk[l].resize(p.lookup_keys[l].size());
+    ck.resize(p.cv_keys.size());
+    for (std::size_t g = 0; g < ck.size(); ++g) ck[g].resize(p.cv_keys[g].size());
+  }
+};
+
+/// A single expression's value into `out`, or the reason it has none.
+std::string eval_one(const Encoder& enc, ExprId id, const Bindings& b, double& out) {
+  auto v = enc.eval(id, b);
+  if (!v) return v.error().describe();
+  out = v.value();
+  return {};
+}
+
+/// Evaluate one bound configuration into `row`: "" if the model can serve it, else why not.
+std::string encode_row(const Encoder& enc, const EncodePlan& p, const Bindings& b, EncodedRow& row) {
+  for (std::size_t c = 0; c < p.checks.size(); ++c) {
+    auto v = enc.eval(p.checks[c], b);
+    if (!v) return v.error().describe();
+    if (v.value() == 0.0) return p.check_text[c] + " is false";
+  }
+  if (auto e = enc.eval_all(p.feats, b, row.x)) return e->describe();
+  if (auto e = enc.eval_all(p.terms, b, row.t)) return e->describe();
+  if (p.group >= 0)
+    if (std::string e = eval_one(enc, p.group, b, row.group); !e.empty()) return e;
+  if (auto e = enc.eval_all(p.mem_key, b, row.mk)) return e->describe();
+  for (std::size_t l = 0; l < p.lookup_keys.size(); ++l)
+    if (auto e = enc.eval_all(p.lookup_keys[l], b, row.lk[l])) return e->describe();
+  for (std::size_t g = 0; g < p.cv_keys.size(); ++g)
+    if (auto e = enc.eval_all(p.cv_keys[g], b, row.ck[g])) return e->describe();
+  if (p.calibration_group >= 0)
+    if (std::string e = eval_one(enc, p.calibration_group, b, row.calibration_group); !e.empty()) return e;
+  for (double v : row.x)
+    if (!std::isfinite(v)) return "a feature is not finite";
+  for (double v : row.t)
+    if (!std::isfinite(v) || v < 0.0) return "a baseline term is negative or not finite";
+  return {};
+}
+
 Encoded encode(const std::vector<Configuration>& configs, const json& op_spec, const json& device, const Recipe& r,
                const std::vector<CvGrouping>& cv) {
   Encoder enc(op_spec, device);
-  std::vector<ExprId> feats, terms, checks, mem_key;
-  std::vector<std::vector<ExprId>> lookup_keys;
-  std::vector<std::size_t> feat_row;  // row of X of each op-spec feature (memory rows are filled later)
-  for (std::size_t j = 0; j < r.features.size(); ++j)
-    if (r.memory_slot[j] < 0) {
-      feats.push_back(enc.feature(r.features[j]));
-      feat_row.push_back(j);
-    }
-  if (r.memory) {
-    for (const auto& k : r.memory->key) mem_key.push_back(enc.feature(k));
-    for (const auto& l : r.memory->lookups) {
-      lookup_keys.emplace_back();
-      for (const auto& k : l.key) lookup_keys.back().push_back(enc.feature(k));
-    }
-  }
-  std::vector<std::vector<ExprId>> cv_keys;
-  for (const auto& g : cv) {
-    cv_keys.emplace_back();
-    for (const auto& k : g.key) cv_keys.back().push_back(enc.feature(k));
-  }
-  for (const auto& t : r.baseline_terms) terms.push_back(enc.feature(t));
-  const ExprId group = r.baseline_group.empty() ? -1 : enc.feature(r.baseline_group);
-  std::vector<std::string> check_text;
-  for (const auto& a : r.applies_when) {
-    checks.push_back(enc.compile(a));
-    check_text.push_back("applies_when " + a);
-  }
-  for (const auto& q : r.requires_) {
-    checks.push_back(enc.compile(q.expr));
-    check_text.push_back("requires " + q.expr);
-  }
+  const EncodePlan plan = plan_encoding(enc, r, cv);
   Encoded e;
   e.servable.assign(configs.size(), false);
   e.X.zeros(r.features.size(), configs.size());
   e.group.assign(configs.size(), 0.0);
-  e.terms.ones(configs.size(), terms.size() + 1);
+  e.calibration_group.assign(configs.size(), 0.0);
+  e.terms.ones(configs.size(), plan.terms.size() + 1);
   e.memory_key.assign(configs.size(), {});
-  e.lookup_key.assign(lookup_keys.size(), std::vector<std::vector<double>>(configs.size()));
-  e.cv_key.assign(cv_keys.size(), std::vector<std::vector<double>>(configs.size()));
-  std::vector<std::vector<double>> ck(cv_keys.size());
-  for (std::size_t g = 0; g < cv_keys.size(); ++g) ck[g].resize(cv_keys[g].size());
+  e.lookup_key.assign(plan.lookup_keys.size(), std::vector<std::vector<double>>(configs.size()));
+  e.cv_key.assign(plan.cv_keys.size(), std::vector<std::vector<double>>(configs.size()));
   Bindings b;
-  std::vector<double> x(feats.size()), t(terms.size()), mk(mem_key.size());
-  std::vector<std::vector<double>> lk(lookup_keys.size());
-  for (std::size_t l = 0; l < lookup_keys.size(); ++l) lk[l].resize(lookup_keys[l].size());
+  EncodedRow row;
+  row.resize(plan);
   for (std::size_t i = 0; i < configs.size(); ++i) {
-    std::string reason;
-    if (auto err = enc.bind(configs[i].args, b)) {
-      reason = err->describe();
-    } else {
-      for (std::size_t c = 0; c < checks.size() && reason.empty(); ++c) {
-        auto v = enc.eval(checks[c], b);
-        if (!v) reason = v.error().describe();
-        else if (v.value() == 0.0) reason = check_text[c] + " is false";
-      }
-      if (reason.empty()) {
-        if (auto e1 = enc.eval_all(feats, b, x)) reason = e1->describe();
-        else if (auto err2 = enc.eval_all(terms, b, t)) reason = err2->describe();
-        else if (group >= 0) {
-          auto g = enc.eval(group, b);
-          if (!g) reason = g.error().describe();
-          else e.group[i] = g.value();
-        }
-        if (reason.empty())
-          if (auto err3 = enc.eval_all(mem_key, b, mk)) reason = err3->describe();
-        for (std::size_t l = 0; l < lookup_keys.size() && reason.empty(); ++l)
-          if (auto err4 = enc.eval_all(lookup_keys[l], b, lk[l])) reason = err4->describe();
-        for (std::size_t g = 0; g < cv_keys.size() && reason.empty(); ++g)
-          if (auto err5 = enc.eval_all(cv_keys[g], b, ck[g])) reason = err5->describe();
-      }
-      for (double v : x)
-        if (reason.empty() && !std::isfinite(v)) reason = "a feature is not finite";
-      for (double v : t)
-        if (reason.empty() && (!std::isfinite(v) || v < 0.0)) reason = "a baseline term is negative or not finite";
-    }
+    const auto err = enc.bind(configs[i].args, b);
+    const std::string reason = err ? err->describe() : encode_row(enc, plan, b, row);
     if (!reason.empty()) {
       if (e.unservable++ == 0) e.first_reason = reason;
       continue;
     }
     e.servable[i] = true;
-    for (std::size_t j = 0; j < x.size(); ++j) e.X(feat_row[j], i) = x[j];
-    e.memory_key[i] = mk;
-    for (std::size_t l = 0; l < lk.size(); ++l) e.lookup_key[l][i] = lk[l];
-    for (std::size_t g = 0; g < ck.size(); ++g) e.cv_key[g][i] = ck[g];
-    for (std::size_t j = 0; j < t.size(); ++j) e.terms(i, j + 1) = t[j];
+    for (std::size_t j = 0; j < row.x.size(); ++j) e.X(plan.feat_row[j], i) = row.x[j];
+    e.group[i] = row.group;
+    e.calibration_group[i] = row.calibration_group;
+    e.memory_key[i] = row.mk;
+    for (std::size_t l = 0; l < row.lk.size(); ++l) e.lookup_key[l][i] = row.lk[l];
+    for (std::size_t g = 0; g < row.ck.size(); ++g) e.cv_key[g][i] = row.ck[g];
+    for (std::size_t j = 0; j < row.t.size(); ++j) e.terms(i, j + 1) = row.t[j];
   }
   return e;
 }
@@ -647,7 +747,7 @@ struct Context {
 };
 
 /// One fitted model in training form: baseline, residual memory, normalization, networks, the
-/// input range and correction limit; predict() answers exactly as the model file serves.
+/// input range and correction limit; serve() answers exactly as the model file serves.
 struct Fitted {
   std::optional<Baseline> baseline;
   std::vector<double> base;  ///< per configuration (0: no baseline group)
@@ -674,72 +774,74 @@ struct Fitted {
 /// log(label / baseline).
 const double kCorrectionWidening = std::log(1.5);
 
-/// Fit baseline, memory and networks on `tr` (early stopping on `va`). With several candidates
-/// the best on `va` is chosen (the search); its ensemble follows the recipe. `stream` separates
-/// the seeds of different fits (0: the final model).
-Fitted fit_model(const Context& c, std::vector<std::size_t> tr, std::vector<std::size_t> va,
-                 const std::vector<Hyperparameters>& candidates, bool keep_ensemble_always, std::uint64_t stream,
-                 bool verbose) {
+using Say = std::function<void(const std::string&)>;
+
+/// The robust per-group law on the training configurations, and every configuration's baseline.
+void fit_baseline(const Context& c, const std::vector<std::size_t>& tr, Fitted& f, const Say& say) {
   const auto& configs = c.configs;
-  const Recipe& recipe = c.recipe;
-  auto say = [&](const std::string& m) {
-    if (verbose && c.say) c.say(m);
-  };
-  Fitted f;
   f.base.assign(configs.size(), 1.0);
-  if (recipe.has_baseline) {
-    Baseline bl;
-    bl.group = recipe.baseline_group;
-    bl.features = recipe.baseline_terms;
-    std::map<double, std::vector<std::size_t>> groups;
-    for (std::size_t i : tr) groups[c.enc.group[i]].push_back(i);
-    std::map<double, arma::vec> coef;
-    for (const auto& [key, idx] : groups) {
-      arma::vec y(idx.size());
-      for (std::size_t k = 0; k < idx.size(); ++k) y[k] = configs[idx[k]].label_ns;
-      const arma::vec cf = detail::fit_log_lad(c.enc.terms.rows(arma::conv_to<arma::uvec>::from(idx)), y);
-      coef[key] = cf;
-      Baseline::Group g;
-      g.key = bl.group.empty() ? 0.0 : key;
-      g.intercept = cf[0];
-      g.coefficients.assign(cf.begin() + 1, cf.end());
-      bl.groups.push_back(std::move(g));
-    }
-    for (std::size_t i = 0; i < configs.size(); ++i) {
-      if (!c.enc.servable[i]) continue;
-      auto it = coef.find(c.enc.group[i]);
-      f.base[i] = it == coef.end() ? 0.0 : arma::dot(c.enc.terms.row(i), it->second);
-    }
-    f.baseline = std::move(bl);
-    say("baseline fitted for " + std::to_string(coef.size()) + " group(s) on " + std::to_string(tr.size()) +
-        " training configurations");
+  if (!c.recipe.has_baseline) return;
+  Baseline bl;
+  bl.group = c.recipe.baseline_group;
+  bl.features = c.recipe.baseline_terms;
+  std::map<double, std::vector<std::size_t>> groups;
+  for (std::size_t i : tr) groups[c.enc.group[i]].push_back(i);
+  std::map<double, arma::vec> coef;
+  for (const auto& [key, idx] : groups) {
+    arma::vec y(idx.size());
+    for (std::size_t k = 0; k < idx.size(); ++k) y[k] = configs[idx[k]].label_ns;
+    const arma::vec cf = detail::fit_log_lad(c.enc.terms.rows(arma::conv_to<arma::uvec>::from(idx)), y);
+    coef[key] = cf;
+    Baseline::Group g;
+    g.key = bl.group.empty() ? 0.0 : key;
+    g.intercept = cf[0];
+    g.coefficients.assign(cf.begin() + 1, cf.end());
+    bl.groups.push_back(std::move(g));
   }
-  // Configurations whose group has no baseline cannot be predicted: leave them out.
-  std::erase_if(va, [&](std::size_t i) { return !(f.base[i] > 0.0); });
-  std::erase_if(tr, [&](std::size_t i) { return !(f.base[i] > 0.0); });
-  if (tr.empty() || va.empty()) throw TorpError(ErrorCode::training, "no training or validation configuration has a baseline");
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    if (!c.enc.servable[i]) continue;
+    auto it = coef.find(c.enc.group[i]);
+    f.base[i] = it == coef.end() ? 0.0 : arma::dot(c.enc.terms.row(i), it->second);
+  }
+  f.baseline = std::move(bl);
+  say("baseline fitted for " + std::to_string(coef.size()) + " group(s) on " + std::to_string(tr.size()) +
+      " training configurations");
+}
 
-  // Residual memory: mean residual log(label / baseline) of the training configurations per key.
-  // A training configuration looking up its own key sees the others only (leave-one-out), as a
-  // configuration outside the table would; every other configuration sees the table.
+/// Residual memory: mean residual log(label / baseline) of the training configurations per key.
+/// A training configuration looking up its own key sees the others only (leave-one-out), as a
+/// configuration outside the table would; every other configuration sees the table.
+void fit_memory(const Context& c, const std::vector<std::size_t>& tr, Fitted& f, const Say& say) {
+  const Recipe& recipe = c.recipe;
   f.X = c.enc.X;
-  if (recipe.memory) {
-    std::vector<double> residual(configs.size(), 0.0);
-    for (std::size_t i : tr) residual[i] = std::log(configs[i].label_ns) - std::log(f.base[i]);
-    detail::MemoryTable table = detail::build_memory(c.enc.memory_key, c.enc.lookup_key, residual, tr);
-    for (std::size_t j = 0; j < recipe.features.size(); ++j)
-      if (recipe.memory_slot[j] >= 0) f.X.row(j) = table.inputs.row(static_cast<arma::uword>(recipe.memory_slot[j]));
-    ResidualMemory rm = *recipe.memory;
-    rm.entries = std::move(table.entries);
-    for (const auto& e : rm.entries) f.memory_mean.emplace(e.key, e.mean);
-    say("residual memory: " + std::to_string(rm.entries.size()) + " keys from " + std::to_string(tr.size()) +
-        " training configurations, " + std::to_string(rm.lookups.size()) + " lookup(s)" +
-        (recipe.unseen_copies ? ", each training configuration also presented with every lookup empty" : ""));
-    f.memory = std::move(rm);
-  }
+  if (!recipe.memory) return;
+  std::vector<double> residual(c.configs.size(), 0.0);
+  for (std::size_t i : tr) residual[i] = std::log(c.configs[i].label_ns) - std::log(f.base[i]);
+  detail::MemoryTable table = detail::build_memory(c.enc.memory_key, c.enc.lookup_key, residual, tr);
+  for (std::size_t j = 0; j < recipe.features.size(); ++j)
+    if (recipe.memory_slot[j] >= 0) f.X.row(j) = table.inputs.row(static_cast<arma::uword>(recipe.memory_slot[j]));
+  ResidualMemory rm = *recipe.memory;
+  rm.entries = std::move(table.entries);
+  for (const auto& e : rm.entries) f.memory_mean.emplace(e.key, e.mean);
+  say("residual memory: " + std::to_string(rm.entries.size()) + " keys from " + std::to_string(tr.size()) +
+      " training configurations, " + std::to_string(rm.lookups.size()) + " lookup(s)" +
+      (recipe.unseen_copies ? ", each training configuration also presented with every lookup empty" : ""));
+  f.memory = std::move(rm);
+}
 
-  // Training rows: the training configurations, and with memory.unseen_copies each once more with
-  // every memory input empty (mean 0, found 0), as a configuration of an unseen shape is served.
+/// The networks' standardized training and validation data.
+struct TrainingRows {
+  arma::mat Xtr, Xva;
+  arma::rowvec ytr, yva;
+  std::vector<double> va_label, va_base;
+};
+
+/// Training rows (with memory.unseen_copies each training configuration once more with every
+/// memory input empty, as a configuration of an unseen shape is served), the input range, the
+/// normalization, the correction limit and the standardized targets.
+TrainingRows training_rows(const Context& c, const std::vector<std::size_t>& tr, const std::vector<std::size_t>& va,
+                           Fitted& f) {
+  const Recipe& recipe = c.recipe;
   const arma::mat Xtr_plain = f.X.cols(arma::conv_to<arma::uvec>::from(tr));
   arma::mat Xtr_raw = Xtr_plain;
   if (recipe.memory && recipe.unseen_copies) {
@@ -763,10 +865,12 @@ Fitted fit_model(const Context& c, std::vector<std::size_t> tr, std::vector<std:
   // Validation inputs as served: clamped into the training range (format 2).
   arma::mat Xva_raw = f.X.cols(arma::conv_to<arma::uvec>::from(va));
   for (arma::uword j = 0; j < Xva_raw.n_rows; ++j) Xva_raw.row(j) = arma::clamp(Xva_raw.row(j), f.range_lo[j], f.range_hi[j]);
-  const arma::mat Xtr = standardize(Xtr_raw), Xva = standardize(Xva_raw);
+  TrainingRows d;
+  d.Xtr = standardize(Xtr_raw);
+  d.Xva = standardize(Xva_raw);
   auto target = [&](const std::vector<std::size_t>& idx) {
     arma::rowvec t(idx.size());
-    for (std::size_t k = 0; k < idx.size(); ++k) t[k] = std::log(configs[idx[k]].label_ns) - std::log(f.base[idx[k]]);
+    for (std::size_t k = 0; k < idx.size(); ++k) t[k] = std::log(c.configs[idx[k]].label_ns) - std::log(f.base[idx[k]]);
     return t;
   };
   const arma::rowvec ttr_plain = target(tr), tva = target(va);
@@ -777,29 +881,32 @@ Fitted fit_model(const Context& c, std::vector<std::size_t> tr, std::vector<std:
   f.t_mean = arma::mean(ttr);
   f.t_sd = arma::stddev(ttr, 1);
   if (!(f.t_sd > 1e-12)) f.t_sd = 1.0;
-  const arma::rowvec ytr = (ttr - f.t_mean) / f.t_sd, yva = (tva - f.t_mean) / f.t_sd;
-  std::vector<double> va_label(va.size()), va_base(va.size());
-  for (std::size_t k = 0; k < va.size(); ++k) {
-    va_label[k] = configs[va[k]].label_ns;
-    va_base[k] = f.base[va[k]];
+  d.ytr = (ttr - f.t_mean) / f.t_sd;
+  d.yva = (tva - f.t_mean) / f.t_sd;
+  for (std::size_t i : va) {
+    d.va_label.push_back(c.configs[i].label_ns);
+    d.va_base.push_back(f.base[i]);
   }
-  auto validation_metrics = [&](const arma::rowvec& out) {
-    std::vector<double> pred(va.size());
-    for (std::size_t k = 0; k < va.size(); ++k)  // the log-correction clamped as served
-      pred[k] = va_base[k] * std::exp(std::clamp(out[k] * f.t_sd + f.t_mean, f.corr_lo, f.corr_hi));
-    return compute_metrics(pred, va_label);
-  };
+  return d;
+}
 
-  if (candidates.size() > 1)
-    say("searching " + std::to_string(candidates.size()) + " candidates on " + std::to_string(c.threads) + " thread(s): " +
-        std::to_string(tr.size()) + " training, " + std::to_string(va.size()) + " validation configurations, " +
-        std::to_string(recipe.features.size()) + " features");
+/// Validation metrics of network outputs `out` (standardized), the log-correction clamped as served.
+Metrics validation_metrics(const TrainingRows& d, const Fitted& f, const arma::rowvec& out) {
+  std::vector<double> pred(d.va_label.size());
+  for (std::size_t k = 0; k < pred.size(); ++k)
+    pred[k] = d.va_base[k] * std::exp(std::clamp(out[k] * f.t_sd + f.t_mean, f.corr_lo, f.corr_hi));
+  return compute_metrics(pred, d.va_label);
+}
+
+/// Train every candidate in parallel and choose the best on validation.
+void search_candidates(const Context& c, const TrainingRows& d, const std::vector<Hyperparameters>& candidates,
+                       std::uint64_t stream, Fitted& f, const Say& say) {
   f.results.resize(candidates.size());
   std::atomic<std::size_t> done{0};
   run_parallel(candidates.size(), c.threads, [&](std::size_t i) {
     CandidateResult& r = f.results[i];
-    r.fit = detail::fit_mlp(Xtr, ytr, Xva, yva, candidates[i], detail::derive_seed(c.seed, stream + 1000 + i), f.t_sd);
-    r.validation = validation_metrics(detail::mlp_forward(r.fit.net, Xva));
+    r.fit = detail::fit_mlp(d.Xtr, d.ytr, d.Xva, d.yva, candidates[i], detail::derive_seed(c.seed, stream + 1000 + i), f.t_sd);
+    r.validation = validation_metrics(d, f, detail::mlp_forward(r.fit.net, d.Xva));
     say("candidate " + std::to_string(++done) + "/" + std::to_string(candidates.size()) + " " + describe(candidates[i]) +
         ": " + std::to_string(r.fit.epochs) + " epochs (best " + std::to_string(r.fit.best_epoch) + "), validation ±10% " +
         fmt(100 * r.validation.within_10, 1) + "%, median APE " + fmt(r.validation.median_ape, 2) + "%");
@@ -807,41 +914,69 @@ Fitted fit_model(const Context& c, std::vector<std::size_t> tr, std::vector<std:
   for (std::size_t i = 1; i < f.results.size(); ++i)
     if (better(f.results[i].validation, f.results[f.best].validation)) f.best = i;
   f.chosen = candidates[f.best];
-
-  // Optional ensemble: extra members with derived seeds. Every member is paid for on every query,
-  // so unless the recipe keeps it always (search.ensemble_keep), the ensemble is kept only if it
-  // puts at least kEnsembleMinGain more validation configurations within ±10%.
   f.nets = {f.results[f.best].fit.net};
   f.networks_trained = candidates.size();
   for (const auto& r : f.results) f.total_epochs += r.fit.epochs;
-  if (f.chosen.ensemble > 1) {
-    std::vector<detail::MlpFit> extra(static_cast<std::size_t>(f.chosen.ensemble - 1));
-    f.networks_trained += extra.size();
-    run_parallel(extra.size(), c.threads, [&](std::size_t j) {
-      extra[j] = detail::fit_mlp(Xtr, ytr, Xva, yva, f.chosen, detail::derive_seed(c.seed, stream + 2000 + j), f.t_sd);
-    });
-    arma::rowvec avg = detail::mlp_forward(f.nets[0], Xva);
-    for (const auto& e : extra) {
-      avg += detail::mlp_forward(e.net, Xva);
-      f.total_epochs += e.epochs;
-    }
-    avg /= static_cast<double>(f.chosen.ensemble);
-    const Metrics ens = validation_metrics(avg);
-    constexpr double kEnsembleMinGain = 0.005;  // 0.5 percentage points
-    const bool keep = keep_ensemble_always || ens.within_10 >= f.results[f.best].validation.within_10 + kEnsembleMinGain;
-    f.ensemble_summary = {{"members", f.chosen.ensemble},
-                          {"validation_single", to_json(f.results[f.best].validation)},
-                          {"validation_ensemble", to_json(ens)},
-                          {"rule", keep_ensemble_always ? "always" : "if_better"},
-                          {"kept", keep}};
-    say("ensemble of " + std::to_string(f.chosen.ensemble) + ": validation ±10% " + fmt(100 * ens.within_10, 1) +
-        "%, median APE " + fmt(ens.median_ape, 2) + "% vs single " + fmt(100 * f.results[f.best].validation.within_10, 1) +
-        "%, " + fmt(f.results[f.best].validation.median_ape, 2) + "% -> " + (keep ? "kept" : "single network kept"));
-    if (keep)
-      for (const auto& e : extra) f.nets.push_back(e.net);
-    else
-      f.chosen.ensemble = 1;
+}
+
+/// Optional ensemble: extra members with derived seeds. Every member is paid for on every query,
+/// so unless the recipe keeps it always (search.ensemble_keep), the ensemble is kept only if it
+/// puts at least kEnsembleMinGain more validation configurations within ±10%.
+void fit_ensemble(const Context& c, const TrainingRows& d, bool keep_always, std::uint64_t stream, Fitted& f,
+                  const Say& say) {
+  if (f.chosen.ensemble <= 1) return;
+  std::vector<detail::MlpFit> extra(static_cast<std::size_t>(f.chosen.ensemble - 1));
+  f.networks_trained += extra.size();
+  run_parallel(extra.size(), c.threads, [&](std::size_t j) {
+    extra[j] = detail::fit_mlp(d.Xtr, d.ytr, d.Xva, d.yva, f.chosen, detail::derive_seed(c.seed, stream + 2000 + j), f.t_sd);
+  });
+  arma::rowvec avg = detail::mlp_forward(f.nets[0], d.Xva);
+  for (const auto& e : extra) {
+    avg += detail::mlp_forward(e.net, d.Xva);
+    f.total_epochs += e.epochs;
   }
+  avg /= static_cast<double>(f.chosen.ensemble);
+  const Metrics ens = validation_metrics(d, f, avg);
+  const Metrics& single = f.results[f.best].validation;
+  constexpr double kEnsembleMinGain = 0.005;  // 0.5 percentage points
+  const bool keep = keep_always || ens.within_10 >= single.within_10 + kEnsembleMinGain;
+  f.ensemble_summary = {{"members", f.chosen.ensemble},
+                        {"validation_single", to_json(single)},
+                        {"validation_ensemble", to_json(ens)},
+                        {"rule", keep_always ? "always" : "if_better"},
+                        {"kept", keep}};
+  say("ensemble of " + std::to_string(f.chosen.ensemble) + ": validation ±10% " + fmt(100 * ens.within_10, 1) +
+      "%, median APE " + fmt(ens.median_ape, 2) + "% vs single " + fmt(100 * single.within_10, 1) + "%, " +
+      fmt(single.median_ape, 2) + "% -> " + (keep ? "kept" : "single network kept"));
+  if (keep)
+    for (const auto& e : extra) f.nets.push_back(e.net);
+  else
+    f.chosen.ensemble = 1;
+}
+
+/// Fit baseline, memory and networks on `tr` (early stopping on `va`). With several candidates
+/// the best on `va` is chosen (the search); its ensemble follows the recipe. `stream` separates
+/// the seeds of different fits (0: the final model).
+Fitted fit_model(const Context& c, std::vector<std::size_t> tr, std::vector<std::size_t> va,
+                 const std::vector<Hyperparameters>& candidates, bool keep_ensemble_always, std::uint64_t stream,
+                 bool verbose) {
+  const Say say = [&](const std::string& m) {
+    if (verbose && c.say) c.say(m);
+  };
+  Fitted f;
+  fit_baseline(c, tr, f, say);
+  // Configurations whose group has no baseline cannot be predicted: leave them out.
+  std::erase_if(va, [&](std::size_t i) { return !(f.base[i] > 0.0); });
+  std::erase_if(tr, [&](std::size_t i) { return !(f.base[i] > 0.0); });
+  if (tr.empty() || va.empty()) throw TorpError(ErrorCode::training, "no training or validation configuration has a baseline");
+  fit_memory(c, tr, f, say);
+  const TrainingRows d = training_rows(c, tr, va, f);
+  if (candidates.size() > 1)
+    say("searching " + std::to_string(candidates.size()) + " candidates on " + std::to_string(c.threads) + " thread(s): " +
+        std::to_string(tr.size()) + " training, " + std::to_string(va.size()) + " validation configurations, " +
+        std::to_string(c.recipe.features.size()) + " features");
+  search_candidates(c, d, candidates, stream, f, say);
+  fit_ensemble(c, d, keep_ensemble_always, stream, f, say);
   f.tr = std::move(tr);
   f.va = std::move(va);
   return f;
@@ -890,14 +1025,23 @@ Served serve(const Context& c, const Fitted& f, std::size_t i) {
   return s;
 }
 
-/// A log residual log(label / prediction) and the domain of its prediction.
-struct Residual {
-  double r;
-  int domain;
+/// Log residuals log(label / prediction) with the domain and calibration group of each prediction.
+struct Residuals {
+  std::vector<double> r;
+  std::vector<int> domain;
+  std::vector<double> group;
+  void add(double residual, int d, double g) {
+    r.push_back(residual);
+    domain.push_back(d);
+    group.push_back(g);
+  }
+  void append(const Residuals& o) {
+    r.insert(r.end(), o.r.begin(), o.r.end());
+    domain.insert(domain.end(), o.domain.begin(), o.domain.end());
+    group.insert(group.end(), o.group.begin(), o.group.end());
+  }
 };
 
-/// Minimum residuals for a domain's own quantiles; fewer fall back (calibrate()).
-constexpr std::size_t kMinDomainResiduals = 50;
 /// Log-space widening of the fallback interval of "outside" when it has too few residuals.
 constexpr double kOutsideFallbackWidening = 2.0;
 
@@ -920,9 +1064,55 @@ std::array<double, 2> conformal_interval(std::vector<double> r, double coverage)
   return {at(std::floor((n + 1.0) * alpha / 2.0 + 1e-9)), at(std::ceil((n + 1.0) * (1.0 - alpha / 2.0) - 1e-9))};
 }
 
-DomainCalibration calibrate(const std::vector<double>& residual, const std::vector<int>& domain, double coverage) {
+std::size_t min_conformal_residuals(double coverage) {
+  // floor((n + 1) alpha / 2) >= 1  <=>  n + 1 >= 2 / alpha (the same 1e-9 as conformal_interval)
+  return static_cast<std::size_t>(std::ceil(2.0 / (1.0 - coverage) - 1e-9)) - 1;
+}
+
+std::array<double, 2> DomainCalibration::band(int d, double g) const {
+  const auto k = static_cast<std::size_t>(d);
+  for (const auto& grp : groups)
+    if (grp.key == g && grp.own[k]) return {grp.lo[k], grp.hi[k]};
+  return {lo[k], hi[k]};
+}
+
+namespace {
+
+/// A band always contains the prediction itself: [min(q_lo, 0), max(q_hi, 0)].
+std::array<double, 2> band_of(const std::vector<double>& v, double coverage) {
+  const auto q = conformal_interval(v, coverage);
+  return {std::min(q[0], 0.0), std::max(q[1], 0.0)};
+}
+
+/// Per group value, each domain's own band where the group has enough residuals in it.
+std::vector<DomainCalibration::Group> group_bands(const std::vector<double>& residual, const std::vector<int>& domain,
+                                                  const std::vector<double>& group, double coverage) {
+  std::map<double, std::array<std::vector<double>, 3>> by;  // sorted keys: a deterministic file
+  for (std::size_t k = 0; k < residual.size(); ++k) by[group[k]][static_cast<std::size_t>(domain[k])].push_back(residual[k]);
+  std::vector<DomainCalibration::Group> out;
+  for (const auto& [key, ds] : by) {
+    DomainCalibration::Group g;
+    g.key = key;
+    for (std::size_t d = 0; d < 3; ++d) {
+      g.n[d] = ds[d].size();
+      g.own[d] = ds[d].size() >= min_conformal_residuals(coverage);
+      if (!g.own[d]) continue;
+      const auto b = band_of(ds[d], coverage);
+      g.lo[d] = b[0];
+      g.hi[d] = b[1];
+    }
+    out.push_back(g);
+  }
+  return out;
+}
+
+}  // namespace
+
+DomainCalibration calibrate(const std::vector<double>& residual, const std::vector<int>& domain, double coverage,
+                            const std::vector<double>& group) {
   std::array<std::vector<double>, 3> by;
   for (std::size_t k = 0; k < residual.size(); ++k) by[static_cast<std::size_t>(domain[k])].push_back(residual[k]);
+  const std::size_t min_n = min_conformal_residuals(coverage);
   DomainCalibration cal;
   auto pooled = [&](std::initializer_list<int> ds) {
     std::vector<double> v;
@@ -930,19 +1120,18 @@ DomainCalibration calibrate(const std::vector<double>& residual, const std::vect
     return v;
   };
   auto set = [&](int d, const std::vector<double>& v, const std::string& from) {
-    const auto q = conformal_interval(v, coverage);
-    cal.lo[d] = std::min(q[0], 0.0);  // a band always contains the prediction itself
-    cal.hi[d] = std::max(q[1], 0.0);
+    const auto b = band_of(v, coverage);
+    cal.lo[d] = b[0];
+    cal.hi[d] = b[1];
     cal.n[d] = v.size();
     cal.from[d] = from;
   };
-  const std::vector<double> all = pooled({kSeen, kInside, kOutside});
   // inside: own; else inside + outside; else everything.
-  if (by[kInside].size() >= kMinDomainResiduals) set(kInside, by[kInside], "own");
-  else if (by[kInside].size() + by[kOutside].size() >= kMinDomainResiduals) set(kInside, pooled({kInside, kOutside}), "inside+outside");
-  else set(kInside, all, "all");
+  if (by[kInside].size() >= min_n) set(kInside, by[kInside], "own");
+  else if (by[kInside].size() + by[kOutside].size() >= min_n) set(kInside, pooled({kInside, kOutside}), "inside+outside");
+  else set(kInside, pooled({kSeen, kInside, kOutside}), "all");
   // seen: own; else inside's interval (the wider neighbour).
-  if (by[kSeen].size() >= kMinDomainResiduals) set(kSeen, by[kSeen], "own");
+  if (by[kSeen].size() >= min_n) set(kSeen, by[kSeen], "own");
   else {
     cal.lo[kSeen] = cal.lo[kInside];
     cal.hi[kSeen] = cal.hi[kInside];
@@ -950,7 +1139,7 @@ DomainCalibration calibrate(const std::vector<double>& residual, const std::vect
     cal.from[kSeen] = "inside";
   }
   // outside: own; else inside's interval widened (both ends times kOutsideFallbackWidening).
-  if (by[kOutside].size() >= kMinDomainResiduals) set(kOutside, by[kOutside], "own");
+  if (by[kOutside].size() >= min_n) set(kOutside, by[kOutside], "own");
   else {
     cal.lo[kOutside] = std::min(0.0, cal.lo[kInside]) * kOutsideFallbackWidening;
     cal.hi[kOutside] = std::max(0.0, cal.hi[kInside]) * kOutsideFallbackWidening;
@@ -958,6 +1147,7 @@ DomainCalibration calibrate(const std::vector<double>& residual, const std::vect
     cal.from[kOutside] = "inside x" + fmt(kOutsideFallbackWidening, 0);
   }
   for (int d = 0; d < 3; ++d) cal.own_n[d] = by[static_cast<std::size_t>(d)].size();
+  if (!group.empty()) cal.groups = group_bands(residual, domain, group, coverage);
   return cal;
 }
 
@@ -980,50 +1170,43 @@ std::vector<int> group_folds(const std::vector<std::vector<double>>& keys, const
 
 }  // namespace detail
 
-TrainReport train(const Dataset& data, const json& op_spec, const json& device, const TrainOptions& options,
-                  const std::string& dataset_sha256) {
-  const auto started = std::chrono::steady_clock::now();
-  std::mutex progress_mutex;
-  auto say = [&](const std::string& s) {
-    if (!options.progress) return;
-    std::lock_guard lock(progress_mutex);
-    options.progress(s);
-  };
 
-  Encoder enc(op_spec, device);
-  if (canonical_op_name(data.op) != enc.op())
-    throw TorpError(ErrorCode::training, "dataset is of op " + data.op + " but the op spec describes " + enc.op());
-  const Recipe recipe = parse_recipe(op_spec, options.recipe);
-  std::vector<Hyperparameters> candidates = options.candidates.empty() ? recipe.search : options.candidates;
-  // Cross-validation groupings: the options' (--cv-group), else the recipe's; folds likewise.
-  std::vector<CvGrouping> cv = recipe.cv;
+namespace {
+
+constexpr double kCoverage = 0.9;  ///< nominal coverage of the calibrated intervals
+
+/// Cross-validation groupings and folds: the options' (--cv-group, --cv-folds), else the recipe's.
+struct CvPlan {
+  std::vector<CvGrouping> groupings;
+  int folds = 0;
+};
+
+CvPlan plan_cv(const Recipe& recipe, const TrainOptions& options) {
+  CvPlan p;
+  p.groupings = recipe.cv;
   if (!options.cv_group.empty()) {
     std::string nm;
     for (const auto& k : options.cv_group) nm += (nm.empty() ? "" : ",") + k;
-    cv = {{nm, options.cv_group}};
+    p.groupings = {{nm, options.cv_group}};
   }
-  const int cv_folds = options.cv_folds >= 0 ? options.cv_folds : (recipe.cv_folds > 0 ? recipe.cv_folds : 5);
-  if (cv_folds == 1) throw TorpError(ErrorCode::training, "cross-validation needs at least 2 folds (0 turns it off)");
-  if (cv_folds == 0) cv.clear();
+  p.folds = options.cv_folds >= 0 ? options.cv_folds : (recipe.cv_folds > 0 ? recipe.cv_folds : 5);
+  if (p.folds == 1) throw TorpError(ErrorCode::training, "cross-validation needs at least 2 folds (0 turns it off)");
+  if (p.folds == 0) p.groupings.clear();
+  return p;
+}
 
-  AggregationReport agg;
-  const std::vector<Configuration> configs = aggregate(data, options.reject_factor, &agg);
-  say("aggregated " + std::to_string(agg.rows) + " rows into " + std::to_string(agg.configurations) +
-      " configurations (median of repeats; " + std::to_string(agg.rejected_rows) + " repeats rejected as more than " +
-      fmt(options.reject_factor, 2) + "x from their configuration's median, " +
-      std::to_string(agg.dropped_configurations) + " configurations dropped for want of agreeing repeats)");
+/// The servable, plausible configurations of the training and validation parts, and how many of
+/// each part are implausible.
+struct Parts {
+  std::vector<std::size_t> tr, va;
+  std::size_t implausible_train = 0, implausible_val = 0, implausible_test = 0;
+};
 
-  const Split split = split_by_configuration(configs.size(), options.seed, options.validation_fraction, options.test_fraction);
-  const PlausibilityResult plaus = judge_plausibility(configs, enc, split.train);
-  const Encoded enc_data = encode(configs, op_spec, device, recipe, cv);
-  if (enc_data.unservable > 0)
-    say(std::to_string(enc_data.unservable) + " configurations are outside the recipe's domain and not used (first: " +
-        enc_data.first_reason + ")");
-
+Parts usable_parts(const Split& split, const Encoded& enc, const PlausibilityResult& plaus, const Say& say) {
   auto usable = [&](const std::vector<std::size_t>& part, std::size_t* implausible) {
     std::vector<std::size_t> out;
     for (std::size_t i : part) {
-      if (!enc_data.servable[i]) continue;
+      if (!enc.servable[i]) continue;
       if (!plaus.plausible[i]) {
         ++*implausible;
         continue;
@@ -1032,171 +1215,176 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
     }
     return out;
   };
-  std::size_t implausible_train = 0, implausible_val = 0, implausible_test = 0;
-  const std::vector<std::size_t> tr = usable(split.train, &implausible_train);
-  const std::vector<std::size_t> va = usable(split.validation, &implausible_val);
-  usable(split.test, &implausible_test);
+  Parts p;
+  p.tr = usable(split.train, &p.implausible_train);
+  p.va = usable(split.validation, &p.implausible_val);
+  usable(split.test, &p.implausible_test);
   if (plaus.defined)
     say("plausibility rule (labels within " + fmt(plaus.factor, 2) + "x of their group's robust fit): excluded " +
-        std::to_string(implausible_train) + " of " + std::to_string(implausible_train + tr.size()) +
-        " training configurations; " + std::to_string(implausible_val) + " validation and " +
-        std::to_string(implausible_test) + " test configurations are implausible");
-  if (tr.size() < 20 || va.size() < 5)
-    throw TorpError(ErrorCode::training, "too few usable configurations: " + std::to_string(tr.size()) + " for training, " +
-                                             std::to_string(va.size()) + " for validation (need 20 and 5)");
+        std::to_string(p.implausible_train) + " of " + std::to_string(p.implausible_train + p.tr.size()) +
+        " training configurations; " + std::to_string(p.implausible_val) + " validation and " +
+        std::to_string(p.implausible_test) + " test configurations are implausible");
+  if (p.tr.size() < 20 || p.va.size() < 5)
+    throw TorpError(ErrorCode::training, "too few usable configurations: " + std::to_string(p.tr.size()) + " for training, " +
+                                             std::to_string(p.va.size()) + " for validation (need 20 and 5)");
+  return p;
+}
 
-  unsigned threads = options.threads > 0 ? static_cast<unsigned>(options.threads) : std::thread::hardware_concurrency();
-  threads = std::max(1u, threads);
-  const Context ctx{configs, enc_data, recipe, threads, options.seed, say};
-  const Fitted fin = fit_model(ctx, tr, va, candidates, recipe.ensemble_always, 0, true);
-  const Hyperparameters& chosen = fin.chosen;
+/// The out-of-fold answers of one cross-validation grouping.
+struct OutOfFold {
+  std::vector<std::size_t> idx;  ///< plausible configurations answered
+  std::vector<double> pred;
+  std::vector<int> domain, fold;
+  std::size_t groups = 0;
+};
 
-  // ---- grouped cross-validation: out-of-fold predictions for calibration and the report ----
-  // The configurations of the training and validation parts are grouped by the grouping's key
-  // and the groups dealt into folds; fold f's model trains on the training configurations of the
-  // other folds (early stopping on their validation configurations) with the chosen
-  // hyperparameters and ensemble, and predicts every configuration of fold f as served.
-  constexpr double kCoverage = 0.9;
-  std::vector<double> cal_r;
-  std::vector<int> cal_d;
-  // The validation part, answered by the final model.
-  std::vector<Residual> val_res;
+/// Grouped cross-validation: the plausible training and validation configurations are grouped by
+/// each grouping's key and the groups dealt into folds; fold f's model trains on the training
+/// configurations of the other folds (early stopping on their validation configurations) with
+/// the chosen hyperparameters and ensemble, and answers every configuration of fold f as served.
+std::vector<OutOfFold> cross_validate(const Context& ctx, const CvPlan& cv, const Hyperparameters& chosen, const Parts& parts) {
+  std::vector<OutOfFold> res(cv.groupings.size());
+  if (cv.groupings.empty()) return res;
+  std::vector<std::size_t> members = parts.tr;
+  members.insert(members.end(), parts.va.begin(), parts.va.end());
+  std::sort(members.begin(), members.end());
+  std::vector<bool> is_val(ctx.configs.size(), false);
+  for (std::size_t i : parts.va) is_val[i] = true;
+  Hyperparameters fold_hp = chosen;  // the final model's hyperparameters; ensemble always kept
+  if (ctx.recipe.cv_ensemble > 0) fold_hp.ensemble = ctx.recipe.cv_ensemble;
+  const auto folds = static_cast<std::size_t>(cv.folds);
+  std::vector<std::vector<int>> fold_of(cv.groupings.size());
+  for (std::size_t g = 0; g < cv.groupings.size(); ++g)
+    fold_of[g] = detail::group_folds(ctx.enc.cv_key[g], members, cv.folds, ctx.seed + g);
+  std::vector<Fitted> fits(cv.groupings.size() * folds);
+  ctx.say("cross-validation: " + std::to_string(cv.groupings.size()) + " grouping(s) x " + std::to_string(cv.folds) +
+          " folds, " + std::to_string(fold_hp.ensemble) + " network(s) each (out-of-fold predictions calibrate the intervals)");
+  // Folds train in parallel, one thread each (their seeds do not depend on the thread count).
+  Context one = ctx;
+  one.threads = 1;
+  run_parallel(fits.size(), ctx.threads, [&](std::size_t job) {
+    const std::size_t g = job / folds;
+    const int k = static_cast<int>(job % folds);
+    std::vector<std::size_t> ftr, fva;
+    for (std::size_t i : members)
+      if (fold_of[g][i] != k) (is_val[i] ? fva : ftr).push_back(i);
+    fits[job] = fit_model(one, ftr, fva, {fold_hp}, true, 100000 * (1 + job), false);
+  });
+  for (std::size_t g = 0; g < cv.groupings.size(); ++g) {
+    for (std::size_t job = g * folds; job < (g + 1) * folds; ++job) {
+      const int k = static_cast<int>(job % folds);
+      for (std::size_t i : members) {
+        if (fold_of[g][i] != k) continue;
+        const Served s = serve(ctx, fits[job], i);
+        if (std::isnan(s.runtime)) continue;
+        res[g].idx.push_back(i);
+        res[g].pred.push_back(s.runtime);
+        res[g].domain.push_back(s.domain);
+        res[g].fold.push_back(k);
+      }
+      fits[job].X.reset();  // the inputs are large; only predictions are kept
+    }
+    std::map<std::vector<double>, int> distinct;
+    for (std::size_t i : members) distinct.emplace(ctx.enc.cv_key[g][i], 0);
+    res[g].groups = distinct.size();
+  }
+  return res;
+}
+
+/// The validation part answered by the final model.
+Residuals validation_residuals(const Context& ctx, const Fitted& fin) {
+  Residuals out;
   for (std::size_t i : fin.va) {
     const Served s = serve(ctx, fin, i);
     if (std::isnan(s.runtime)) continue;
-    val_res.push_back({std::log(configs[i].label_ns / s.runtime), s.domain});
+    out.add(std::log(ctx.configs[i].label_ns / s.runtime), s.domain, ctx.enc.calibration_group[i]);
   }
-  struct GroupingResult {
-    std::vector<std::size_t> idx;  // plausible OOF configurations
-    std::vector<double> pred;
-    std::vector<int> domain, fold;
-    std::size_t groups = 0;
-  };
-  std::vector<GroupingResult> cvres(cv.size());
-  std::vector<std::size_t> members = tr;
-  members.insert(members.end(), va.begin(), va.end());
-  std::sort(members.begin(), members.end());
-  std::vector<bool> is_val(configs.size(), false);
-  for (std::size_t i : va) is_val[i] = true;
-  if (!cv.empty()) {
-    Hyperparameters fold_hp = chosen;  // the final model's hyperparameters; ensemble always kept
-    if (recipe.cv_ensemble > 0) fold_hp.ensemble = recipe.cv_ensemble;
-    std::vector<std::vector<int>> fold_of(cv.size());
-    for (std::size_t g = 0; g < cv.size(); ++g) fold_of[g] = detail::group_folds(enc_data.cv_key[g], members, cv_folds, options.seed + g);
-    std::vector<Fitted> fits(cv.size() * static_cast<std::size_t>(cv_folds));
-    say("cross-validation: " + std::to_string(cv.size()) + " grouping(s) x " + std::to_string(cv_folds) + " folds, " +
-        std::to_string(fold_hp.ensemble) + " network(s) each (out-of-fold predictions calibrate the intervals)");
-    // Folds train in parallel, one thread each (their seeds do not depend on the thread count).
-    Context one = ctx;
-    one.threads = 1;
-    run_parallel(fits.size(), threads, [&](std::size_t job) {
-      const std::size_t g = job / static_cast<std::size_t>(cv_folds);
-      const int k = static_cast<int>(job % static_cast<std::size_t>(cv_folds));
-      std::vector<std::size_t> ftr, fva;
-      for (std::size_t i : members)
-        if (fold_of[g][i] != k) (is_val[i] ? fva : ftr).push_back(i);
-      fits[job] = fit_model(one, ftr, fva, {fold_hp}, true, 100000 * (1 + job), false);
-    });
-    for (std::size_t g = 0; g < cv.size(); ++g)
-      for (int k = 0; k < cv_folds; ++k) {
-        Fitted& f = fits[g * static_cast<std::size_t>(cv_folds) + static_cast<std::size_t>(k)];
-        GroupingResult& gr = cvres[g];
-        for (std::size_t i : members) {
-          if (fold_of[g][i] != k) continue;
-          const Served s = serve(ctx, f, i);
-          if (std::isnan(s.runtime)) continue;
-          gr.idx.push_back(i);
-          gr.pred.push_back(s.runtime);
-          gr.domain.push_back(s.domain);
-          gr.fold.push_back(k);
-        }
-        f.X.reset();  // the inputs are large; only predictions are kept
-      }
-    for (std::size_t g = 0; g < cv.size(); ++g) {
-      std::map<std::vector<double>, int> distinct;
-      for (std::size_t i : members) distinct.emplace(enc_data.cv_key[g][i], 0);
-      cvres[g].groups = distinct.size();
-    }
-  }
-  for (const auto& v : val_res) {
-    cal_r.push_back(v.r);
-    cal_d.push_back(v.domain);
-  }
-  for (const auto& gr : cvres)
-    for (std::size_t k = 0; k < gr.idx.size(); ++k) {
-      cal_r.push_back(std::log(configs[gr.idx[k]].label_ns / gr.pred[k]));
-      cal_d.push_back(gr.domain[k]);
-    }
-  const detail::DomainCalibration cal = detail::calibrate(cal_r, cal_d, kCoverage);
-  const std::size_t cv_networks =
-      cv.size() * static_cast<std::size_t>(cv_folds) *
-      static_cast<std::size_t>(recipe.cv_ensemble > 0 ? recipe.cv_ensemble : chosen.ensemble);
+  return out;
+}
 
-  // CV report per grouping: accuracy of the out-of-fold predictions, and the coverage of
-  // intervals calibrated without the fold (cross-conformal: the other folds' residuals of this
-  // grouping plus the validation part).
-  json cv_json = json::object();
-  for (std::size_t g = 0; g < cv.size(); ++g) {
-    const GroupingResult& gr = cvres[g];
-    std::vector<double> p, m;
-    std::array<std::size_t, 3> n_dom{}, in_dom{};
-    std::array<std::vector<double>, 3> ape_dom;
-    for (std::size_t k = 0; k < gr.idx.size(); ++k) {
-      p.push_back(gr.pred[k]);
-      m.push_back(configs[gr.idx[k]].label_ns);
-    }
-    for (int k = 0; k < cv_folds; ++k) {
-      std::vector<double> rr;
-      std::vector<int> dd;
-      for (const auto& v : val_res) {
-        rr.push_back(v.r);
-        dd.push_back(v.domain);
-      }
-      for (std::size_t q = 0; q < gr.idx.size(); ++q)
-        if (gr.fold[q] != k) {
-          rr.push_back(std::log(configs[gr.idx[q]].label_ns / gr.pred[q]));
-          dd.push_back(gr.domain[q]);
-        }
-      const detail::DomainCalibration fc = detail::calibrate(rr, dd, kCoverage);
-      for (std::size_t q = 0; q < gr.idx.size(); ++q) {
-        if (gr.fold[q] != k) continue;
-        const int d = gr.domain[q];
-        const double r = std::log(configs[gr.idx[q]].label_ns / gr.pred[q]);
-        ++n_dom[static_cast<std::size_t>(d)];
-        in_dom[static_cast<std::size_t>(d)] += r >= fc.lo[d] && r <= fc.hi[d] ? 1 : 0;
-        ape_dom[static_cast<std::size_t>(d)].push_back(std::fabs(gr.pred[q] / configs[gr.idx[q]].label_ns - 1.0));
-      }
-    }
-    const Metrics all = compute_metrics(p, m);
-    json dom = json::object();
-    for (int d = 0; d < 3; ++d) {
-      if (n_dom[static_cast<std::size_t>(d)] == 0) continue;
-      std::vector<double> pd, md;
-      for (std::size_t q = 0; q < gr.idx.size(); ++q)
-        if (gr.domain[q] == d) {
-          pd.push_back(gr.pred[q]);
-          md.push_back(configs[gr.idx[q]].label_ns);
-        }
-      const Metrics dm = compute_metrics(pd, md);
-      dom[kDomainNames[d]] = {{"n", n_dom[static_cast<std::size_t>(d)]},
-                              {"within_10", dm.within_10},
-                              {"median_ape", dm.median_ape},
-                              {"coverage", static_cast<double>(in_dom[static_cast<std::size_t>(d)]) /
-                                               static_cast<double>(n_dom[static_cast<std::size_t>(d)])}};
-    }
-    cv_json[cv[g].name] = {{"key", cv[g].key},
-                           {"folds", cv_folds},
-                           {"groups", gr.groups},
-                           {"n", all.n},
-                           {"within_10", all.within_10},
-                           {"median_ape", all.median_ape},
-                           {"domains", dom}};
-    say("cross-validation by " + cv[g].name + " (" + std::to_string(gr.groups) + " groups, " + std::to_string(cv_folds) +
-        " folds): " + std::to_string(all.n) + " out-of-fold plausible configurations, ±10% " + fmt(100 * all.within_10, 1) +
-        "%, median APE " + fmt(all.median_ape, 2) + "%");
-  }
+/// The out-of-fold residuals of `o`: all (fold < 0), or those of every fold but `except`.
+Residuals fold_residuals(const Context& ctx, const OutOfFold& o, int except = -1) {
+  Residuals out;
+  for (std::size_t q = 0; q < o.idx.size(); ++q)
+    if (o.fold[q] != except)
+      out.add(std::log(ctx.configs[o.idx[q]].label_ns / o.pred[q]), o.domain[q], ctx.enc.calibration_group[o.idx[q]]);
+  return out;
+}
 
-  // ---- the model file ---------------------------------------------------------------------------
+detail::DomainCalibration calibrate_residuals(const Context& ctx, const Residuals& r) {
+  static const std::vector<double> kNoGroups;
+  return detail::calibrate(r.r, r.domain, kCoverage, ctx.recipe.calibration_group.empty() ? kNoGroups : r.group);
+}
+
+/// Coverage tallies of the cross-conformal report: per domain, and per domain and group.
+struct CoverageTally {
+  std::array<std::size_t, 3> n{}, in{};
+  std::map<double, std::array<std::size_t, 3>> group_n, group_in;
+};
+
+/// Each fold's answers against intervals calibrated without that fold (cross-conformal: the
+/// other folds' residuals of this grouping plus the validation part), band by domain and group
+/// as served.
+CoverageTally cross_conformal(const Context& ctx, int folds, const OutOfFold& o, const Residuals& val) {
+  CoverageTally t;
+  for (int k = 0; k < folds; ++k) {
+    Residuals rr = val;
+    rr.append(fold_residuals(ctx, o, k));
+    const detail::DomainCalibration fc = calibrate_residuals(ctx, rr);
+    for (std::size_t q = 0; q < o.idx.size(); ++q) {
+      if (o.fold[q] != k) continue;
+      const auto d = static_cast<std::size_t>(o.domain[q]);
+      const double g = ctx.enc.calibration_group[o.idx[q]];
+      const double r = std::log(ctx.configs[o.idx[q]].label_ns / o.pred[q]);
+      const auto band = fc.band(o.domain[q], g);
+      const std::size_t in = r >= band[0] && r <= band[1] ? 1 : 0;
+      ++t.n[d];
+      t.in[d] += in;
+      ++t.group_n[g][d];
+      t.group_in[g][d] += in;
+    }
+  }
+  return t;
+}
+
+/// The report of one grouping: out-of-fold accuracy, and per domain (and calibration group) the
+/// cross-conformal coverage.
+json cv_grouping_report(const Context& ctx, const CvGrouping& grouping, int folds, const OutOfFold& o, const Residuals& val) {
+  const CoverageTally t = cross_conformal(ctx, folds, o, val);
+  std::vector<double> p = o.pred, m;
+  for (std::size_t i : o.idx) m.push_back(ctx.configs[i].label_ns);
+  const Metrics all = compute_metrics(p, m);
+  json dom = json::object();
+  for (std::size_t d = 0; d < 3; ++d) {
+    if (t.n[d] == 0) continue;
+    std::vector<double> pd, md;
+    for (std::size_t q = 0; q < o.idx.size(); ++q)
+      if (static_cast<std::size_t>(o.domain[q]) == d) {
+        pd.push_back(o.pred[q]);
+        md.push_back(m[q]);
+      }
+    const Metrics dm = compute_metrics(pd, md);
+    json& e = dom[kDomainNames[d]];
+    e = {{"n", t.n[d]}, {"within_10", dm.within_10}, {"median_ape", dm.median_ape},
+         {"coverage", static_cast<double>(t.in[d]) / static_cast<double>(t.n[d])}};
+    if (ctx.recipe.calibration_group.empty()) continue;
+    e["groups"] = json::array();
+    for (const auto& [g, n] : t.group_n)
+      if (n[d] > 0)
+        e["groups"].push_back({{"key", g}, {"n", n[d]},
+                               {"coverage", static_cast<double>(t.group_in.at(g)[d]) / static_cast<double>(n[d])}});
+  }
+  ctx.say("cross-validation by " + grouping.name + " (" + std::to_string(o.groups) + " groups, " + std::to_string(folds) +
+          " folds): " + std::to_string(all.n) + " out-of-fold plausible configurations, ±10% " + fmt(100 * all.within_10, 1) +
+          "%, median APE " + fmt(all.median_ape, 2) + "%");
+  return {{"key", grouping.key}, {"folds", folds},   {"groups", o.groups},  {"n", all.n},
+          {"within_10", all.within_10}, {"median_ape", all.median_ape}, {"domains", dom}};
+}
+
+/// The model file's parts that do not depend on evaluation: selection, inputs, baseline, memory,
+/// networks and limits.
+ModelFile assemble_model(const Encoder& enc, const json& op_spec, const json& device, const TrainOptions& options,
+                         const Recipe& recipe, const Fitted& fin) {
   ModelFile m;
   const std::string device_name = device.value("name", std::string("device"));
   m.op = enc.op();
@@ -1218,27 +1406,106 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
   m.input_range.emplace();
   for (std::size_t j = 0; j < fin.range_lo.size(); ++j) m.input_range->push_back({fin.range_lo[j], fin.range_hi[j]});
   m.correction_limit = std::array<double, 2>{fin.corr_lo, fin.corr_hi};
-  json cal_detail = json::object();
-  if (!cal_r.empty()) {
-    Calibration c;
-    c.coverage = kCoverage;
-    c.method = "split-conformal quantiles of log(label / served prediction) per domain, from the out-of-fold "
-               "predictions of the grouped cross-validation and the validation part (plausible labels); a domain with "
-               "fewer than 50 of them borrows: seen <- inside, inside <- inside+outside <- all, outside <- inside x2";
-    for (int d = 0; d < 3; ++d) {
-      c.domains[kDomainNames[d]] = {cal.lo[d], cal.hi[d], static_cast<int>(cal.n[d])};
-      cal_detail[kDomainNames[d]] = {{"from", cal.from[d]}, {"own_n", cal.own_n[d]}};
-    }
-    m.calibration = std::move(c);
+  return m;
+}
+
+/// The calibration into the model file; returns the provenance's account of each band.
+json attach_calibration(ModelFile& m, const detail::DomainCalibration& cal, const Recipe& recipe) {
+  Calibration c;
+  c.coverage = kCoverage;
+  c.method = "split-conformal quantiles of log(label / served prediction) per domain" +
+             std::string(recipe.calibration_group.empty() ? "" : " and per " + recipe.calibration_group) +
+             ", from the out-of-fold predictions of the grouped cross-validation and the validation part (plausible "
+             "labels); a domain with fewer than " + std::to_string(detail::min_conformal_residuals(kCoverage)) +
+             " of them (no conformal rank) borrows: seen <- inside, inside <- inside+outside <- all, outside <- inside x2; "
+             "a group with fewer in a domain uses the domain's band";
+  json detail = json::object();
+  for (int d = 0; d < 3; ++d) {
+    c.domains[kDomainNames[d]] = {cal.lo[d], cal.hi[d], static_cast<int>(cal.n[d])};
+    detail[kDomainNames[d]] = {{"from", cal.from[d]}, {"own_n", cal.own_n[d]}};
   }
+  if (!recipe.calibration_group.empty()) {
+    c.group = recipe.calibration_group;
+    json groups = json::array();
+    for (const auto& g : cal.groups) {
+      Calibration::Group cg{g.key, {}};
+      json own_n = json::object();
+      for (int d = 0; d < 3; ++d) {
+        own_n[kDomainNames[d]] = g.n[d];
+        if (g.own[d]) cg.domains[kDomainNames[d]] = {g.lo[d], g.hi[d], static_cast<int>(g.n[d])};
+      }
+      c.groups.push_back(std::move(cg));
+      groups.push_back({{"key", g.key}, {"own_n", own_n}});
+    }
+    detail = {{"domains", detail}, {"group", recipe.calibration_group}, {"groups", groups}};
+  } else {
+    detail = {{"domains", detail}};
+  }
+  m.calibration = std::move(c);
+  return detail;
+}
 
+/// Validation and test metrics of the model as served, with per-domain test coverage.
+json served_metrics(const ModelFile& m, const std::vector<Configuration>& configs, const Split& split,
+                    const PlausibilityResult& plaus) {
+  const std::vector<ServedAnswer> served = serve_configurations(m, configs);
+  std::vector<double> predicted;
   std::vector<bool> memory_hit;
-  std::vector<int> served_domain;
-  const std::vector<double> predicted = predict_configurations(m, configs, &memory_hit, &served_domain);
+  for (const auto& a : served) {
+    predicted.push_back(a.runtime_ns);
+    memory_hit.push_back(a.memory_found);
+  }
   json metrics = split_metrics(predicted, configs, split, plaus.plausible, m.memory ? &memory_hit : nullptr);
-  if (m.calibration) metrics["test_coverage"] = coverage_by_domain(m, predicted, served_domain, configs, split.test, plaus.plausible);
-  if (!cv.empty()) metrics["cv"] = cv_json;
+  if (m.calibration) metrics["test_coverage"] = coverage_by_domain(served, configs, split.test, plaus.plausible);
+  return metrics;
+}
 
+/// What the provenance records: the data, its split and outliers, and how the model was made.
+struct Account {
+  const Dataset& data;
+  const AggregationReport& agg;
+  const Split& split;
+  const PlausibilityResult& plaus;
+  const Parts& parts;
+  const Encoded& enc;
+  const TrainOptions& options;
+  const std::string& sha;
+  const json& op_spec;
+  const json& device;
+  const Recipe& recipe;
+};
+
+json source_json(const Account& a) {
+  return {{"file", a.options.dataset_file},
+          {"sha256", a.sha},
+          {"rows", a.agg.rows},
+          {"configurations", a.agg.configurations},
+          {"header_device", a.data.header.contains("device") ? a.data.header["device"] : json(nullptr)}};
+}
+
+json split_json(const Account& a) {
+  return {{"method", "by unique configuration (seeded permutation of configurations sorted by key)"},
+          {"validation_fraction", a.options.validation_fraction},
+          {"test_fraction", a.options.test_fraction},
+          {"train", a.split.train.size()},
+          {"validation", a.split.validation.size()},
+          {"test", a.split.test.size()}};
+}
+
+json outliers_json(const Account& a) {
+  return {{"reject_factor", a.options.reject_factor},
+          {"rows_rejected", a.agg.rejected_rows},
+          {"configurations_dropped", a.agg.dropped_configurations},
+          {"outside_domain", a.enc.unservable},
+          {"plausibility",
+           {{"rule", a.op_spec.contains("plausibility") ? a.op_spec["plausibility"] : json(nullptr)},
+            {"fits", a.plaus.fits},
+            {"train_excluded", a.parts.implausible_train},
+            {"validation_implausible", a.parts.implausible_val},
+            {"test_implausible", a.parts.implausible_test}}}};
+}
+
+json search_json(const std::vector<Hyperparameters>& candidates, const Fitted& fin) {
   json search = json::array();
   for (std::size_t i = 0; i < candidates.size(); ++i)
     search.push_back({{"hyperparameters", to_json(candidates[i])},
@@ -1246,49 +1513,87 @@ TrainReport train(const Dataset& data, const json& op_spec, const json& device, 
                       {"best_epoch", fin.results[i].fit.best_epoch},
                       {"validation_plausible", to_json(fin.results[i].validation)},
                       {"chosen", i == fin.best}});
-  json header_commit = data.header.contains("tt_metal_commit") ? data.header["tt_metal_commit"] : json(nullptr);
-  m.provenance = {
-      {"device", device_name},
-      {"tt_metal_commit", header_commit},
-      {"source_data",
-       {{"file", options.dataset_file},
-        {"sha256", dataset_sha256},
-        {"rows", agg.rows},
-        {"configurations", agg.configurations},
-        {"header_device", data.header.contains("device") ? data.header["device"] : json(nullptr)}}},
-      {"seed", options.seed},
-      {"split",
-       {{"method", "by unique configuration (seeded permutation of configurations sorted by key)"},
-        {"validation_fraction", options.validation_fraction},
-        {"test_fraction", options.test_fraction},
-        {"train", split.train.size()},
-        {"validation", split.validation.size()},
-        {"test", split.test.size()}}},
-      {"recipe", {{"name", recipe.name}, {"spec", recipe.doc}}},
-      {"hyperparameters", to_json(chosen)},
-      {"search",
-       {{"candidates", search},
-        {"selection", "highest validation share within ±10%, then lowest validation median APE (plausible labels)"},
-        {"ensemble", fin.ensemble_summary}}},
-      {"outliers",
-       {{"reject_factor", options.reject_factor},
-        {"rows_rejected", agg.rejected_rows},
-        {"configurations_dropped", agg.dropped_configurations},
-        {"outside_domain", enc_data.unservable},
-        {"plausibility",
-         {{"rule", op_spec.contains("plausibility") ? op_spec["plausibility"] : json(nullptr)},
-          {"fits", plaus.fits},
-          {"train_excluded", implausible_train},
-          {"validation_implausible", implausible_val},
-          {"test_implausible", implausible_test}}}}},
-      {"limits",
-       {{"input_range", "per network input, min and max over the training rows (inputs are clamped into it)"},
-        {"correction_limit", "min / max of the training configurations' log(label / baseline), widened by log 1.5"}}},
-      {"calibration", {{"residuals", cal_r.size()}, {"validation_residuals", val_res.size()}, {"domains", cal_detail}}},
-      {"metrics", metrics},
-      {"trained_by", "torp train"},
-      {"effort", {{"networks_trained", fin.networks_trained + cv_networks},
-                  {"epochs", fin.total_epochs}}}};
+  return search;
+}
+
+json provenance_json(const Account& a, const Fitted& fin, const json& search, const json& calibration, const json& metrics,
+                     std::size_t cv_networks) {
+  return {{"device", a.device.value("name", std::string("device"))},
+          {"tt_metal_commit", a.data.header.contains("tt_metal_commit") ? a.data.header["tt_metal_commit"] : json(nullptr)},
+          {"source_data", source_json(a)},
+          {"seed", a.options.seed},
+          {"split", split_json(a)},
+          {"recipe", {{"name", a.recipe.name}, {"spec", a.recipe.doc}}},
+          {"hyperparameters", to_json(fin.chosen)},
+          {"search",
+           {{"candidates", search},
+            {"selection", "highest validation share within ±10%, then lowest validation median APE (plausible labels)"},
+            {"ensemble", fin.ensemble_summary}}},
+          {"outliers", outliers_json(a)},
+          {"limits",
+           {{"input_range", "per network input, min and max over the training rows (inputs are clamped into it)"},
+            {"correction_limit", "min / max of the training configurations' log(label / baseline), widened by log 1.5"}}},
+          {"calibration", calibration},
+          {"metrics", metrics},
+          {"trained_by", "torp train"},
+          {"effort", {{"networks_trained", fin.networks_trained + cv_networks}, {"epochs", fin.total_epochs}}}};
+}
+
+}  // namespace
+
+TrainReport train(const Dataset& data, const json& op_spec, const json& device, const TrainOptions& options,
+                  const std::string& dataset_sha256) {
+  const auto started = std::chrono::steady_clock::now();
+  std::mutex progress_mutex;
+  const Say say = [&](const std::string& s) {
+    if (!options.progress) return;
+    std::lock_guard lock(progress_mutex);
+    options.progress(s);
+  };
+  Encoder enc(op_spec, device);
+  if (canonical_op_name(data.op) != enc.op())
+    throw TorpError(ErrorCode::training, "dataset is of op " + data.op + " but the op spec describes " + enc.op());
+  const Recipe recipe = parse_recipe(op_spec, options.recipe);
+  const std::vector<Hyperparameters> candidates = options.candidates.empty() ? recipe.search : options.candidates;
+  const CvPlan cv = plan_cv(recipe, options);
+
+  AggregationReport agg;
+  const std::vector<Configuration> configs = aggregate(data, options.reject_factor, &agg);
+  say("aggregated " + std::to_string(agg.rows) + " rows into " + std::to_string(agg.configurations) +
+      " configurations (median of repeats; " + std::to_string(agg.rejected_rows) + " repeats rejected as more than " +
+      fmt(options.reject_factor, 2) + "x from their configuration's median, " +
+      std::to_string(agg.dropped_configurations) + " configurations dropped for want of agreeing repeats)");
+  const Split split = split_by_configuration(configs.size(), options.seed, options.validation_fraction, options.test_fraction);
+  const PlausibilityResult plaus = judge_plausibility(configs, enc, split.train);
+  const Encoded enc_data = encode(configs, op_spec, device, recipe, cv.groupings);
+  if (enc_data.unservable > 0)
+    say(std::to_string(enc_data.unservable) + " configurations are outside the recipe's domain and not used (first: " +
+        enc_data.first_reason + ")");
+  const Parts parts = usable_parts(split, enc_data, plaus, say);
+
+  const unsigned threads = std::max(1u, options.threads > 0 ? static_cast<unsigned>(options.threads) : std::thread::hardware_concurrency());
+  const Context ctx{configs, enc_data, recipe, threads, options.seed, say};
+  const Fitted fin = fit_model(ctx, parts.tr, parts.va, candidates, recipe.ensemble_always, 0, true);
+  const std::vector<OutOfFold> oof = cross_validate(ctx, cv, fin.chosen, parts);
+  const Residuals val_res = validation_residuals(ctx, fin);
+  Residuals cal_res = val_res;
+  for (const auto& o : oof) cal_res.append(fold_residuals(ctx, o));
+  json cv_json = json::object();
+  for (std::size_t g = 0; g < oof.size(); ++g)
+    cv_json[cv.groupings[g].name] = cv_grouping_report(ctx, cv.groupings[g], cv.folds, oof[g], val_res);
+
+  ModelFile m = assemble_model(enc, op_spec, device, options, recipe, fin);
+  json cal_detail = {{"domains", json::object()}};
+  if (!cal_res.r.empty()) cal_detail = attach_calibration(m, calibrate_residuals(ctx, cal_res), recipe);
+  cal_detail["residuals"] = cal_res.r.size();
+  cal_detail["validation_residuals"] = val_res.r.size();
+  json metrics = served_metrics(m, configs, split, plaus);
+  if (!cv.groupings.empty()) metrics["cv"] = cv_json;
+  const std::size_t cv_networks = cv.groupings.size() * static_cast<std::size_t>(cv.folds) *
+                                  static_cast<std::size_t>(recipe.cv_ensemble > 0 ? recipe.cv_ensemble : fin.chosen.ensemble);
+  const json search = search_json(candidates, fin);
+  const Account account{data, agg, split, plaus, parts, enc_data, options, dataset_sha256, op_spec, device, recipe};
+  m.provenance = provenance_json(account, fin, search, cal_detail, metrics, cv_networks);
 
   TrainReport report;
   report.metrics = metrics;

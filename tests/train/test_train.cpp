@@ -75,6 +75,7 @@ TrainOptions slice_options(int threads) {
   a.max_epochs = 300;
   a.patience = 80;
   a.huber = 0.02;
+  a.ensemble = 1;
   Hyperparameters b = a;
   b.hidden = {16, 16};
   o.candidates = {a, b};
@@ -540,9 +541,70 @@ TEST(TrainCalibration, DomainsWithFewResidualsBorrowFromTheirWiderNeighbour) {
   const detail::DomainCalibration c2 = detail::calibrate(r2, d2, 0.9);
   EXPECT_EQ(c2.from[0], "inside");
   EXPECT_DOUBLE_EQ(c2.hi[0], c2.hi[1]);
-  std::vector<double> r3(r.begin() + 230, r.end());  // 30 inside, 10 outside
-  std::vector<int> d3(d.begin() + 230, d.end());
-  EXPECT_EQ(detail::calibrate(r3, d3, 0.9).from[1], "all");
+  // 19 residuals (the conformal minimum at 90%) are a band of their own, 18 borrow.
+  std::vector<double> r3(r.begin() + 241, r.end());  // 19 inside, 10 outside
+  std::vector<int> d3(d.begin() + 241, d.end());
+  EXPECT_EQ(detail::calibrate(r3, d3, 0.9).from[1], "own");
+  std::vector<double> r4(r.begin() + 242, r.end());  // 18 inside, 10 outside
+  std::vector<int> d4(d.begin() + 242, d.end());
+  EXPECT_EQ(detail::calibrate(r4, d4, 0.9).from[1], "inside+outside");
+  std::vector<double> r5(r.begin() + 252, r.end());  // 8 inside, 10 outside
+  std::vector<int> d5(d.begin() + 252, d.end());
+  EXPECT_EQ(detail::calibrate(r5, d5, 0.9).from[1], "all");
+}
+
+TEST(TrainCalibration, TheMinimumIsWhereBothConformalRanksExist) {
+  for (double coverage : {0.8, 0.9, 0.95}) {
+    const std::size_t n = detail::min_conformal_residuals(coverage);
+    const double alpha = 1.0 - coverage;
+    EXPECT_GE(std::floor((static_cast<double>(n) + 1.0) * alpha / 2.0 + 1e-9), 1.0) << coverage;
+    EXPECT_LT(std::floor(static_cast<double>(n) * alpha / 2.0 + 1e-9), 1.0) << coverage;  // n - 1: no lower rank
+  }
+  EXPECT_EQ(detail::min_conformal_residuals(0.9), 19u);
+  EXPECT_EQ(detail::min_conformal_residuals(0.8), 9u);
+  EXPECT_EQ(detail::min_conformal_residuals(0.95), 39u);
+}
+
+TEST(TrainCalibration, GroupsWithEnoughResidualsGetTheirOwnBandsOthersTheDomains) {
+  std::vector<double> r, g;
+  std::vector<int> d;
+  auto add = [&](int domain, double group, int n, double scale) {
+    for (int i = 0; i < n; ++i) {
+      r.push_back(scale * (-1.0 + 2.0 * (i + 0.5) / n));  // uniform on (-scale, scale)
+      d.push_back(domain);
+      g.push_back(group);
+    }
+  };
+  add(1, 0.0, 300, 0.05);  // inside, 16-bit: tight
+  add(1, 1.0, 100, 0.4);   // inside, 32-bit: wide
+  add(2, 0.0, 30, 0.1);    // outside, 16-bit: a band of its own
+  add(2, 1.0, 10, 0.6);    // outside, 32-bit: too few, the domain's band
+  const detail::DomainCalibration c = detail::calibrate(r, d, 0.9, g);
+  ASSERT_EQ(c.groups.size(), 2u);
+  EXPECT_EQ(c.groups[0].key, 0.0);
+  EXPECT_EQ(c.groups[1].key, 1.0);
+  EXPECT_TRUE(c.groups[0].own[1] && c.groups[1].own[1] && c.groups[0].own[2]);
+  EXPECT_FALSE(c.groups[1].own[2] || c.groups[0].own[0] || c.groups[1].own[0]);
+  EXPECT_EQ(c.groups[1].n[2], 10u);
+  // Each own band is the conformal band of the group's residuals alone.
+  const std::vector<double> wide(r.begin() + 300, r.begin() + 400);
+  const auto q = detail::conformal_interval(wide, 0.9);
+  EXPECT_EQ(c.band(1, 1.0), (std::array<double, 2>{q[0], q[1]}));
+  EXPECT_LT(c.band(1, 0.0)[1], 0.05);
+  EXPECT_GT(c.band(1, 1.0)[1], 0.3);
+  // The domain-wide band pools both groups and lies between them.
+  EXPECT_GT(c.hi[1], c.band(1, 0.0)[1]);
+  EXPECT_LT(c.hi[1], c.band(1, 1.0)[1]);
+  // Too few in a group, an unknown group value or a domain without groups: the domain's band.
+  EXPECT_EQ(c.band(2, 1.0), (std::array<double, 2>{c.lo[2], c.hi[2]}));
+  EXPECT_EQ(c.band(2, 7.0), (std::array<double, 2>{c.lo[2], c.hi[2]}));
+  EXPECT_EQ(c.band(0, 0.0), (std::array<double, 2>{c.lo[0], c.hi[0]}));
+  EXPECT_LT(c.band(2, 0.0)[1], c.hi[2]);
+  // Without group values there are no groups, and the domain bands are the same.
+  const detail::DomainCalibration plain = detail::calibrate(r, d, 0.9);
+  EXPECT_TRUE(plain.groups.empty());
+  EXPECT_EQ(plain.lo, c.lo);
+  EXPECT_EQ(plain.hi, c.hi);
 }
 
 TEST(TrainCv, GroupFoldsPutEveryGroupInExactlyOneFold) {
@@ -606,6 +668,100 @@ TEST_F(TrainSlice, CrossValidationAndCalibrationAreRecorded) {
   // Test coverage per domain is reported for the domains the test part has.
   ASSERT_TRUE(report_->metrics.contains("test_coverage"));
   EXPECT_TRUE(report_->metrics["test_coverage"].contains("seen"));
+}
+
+TEST_F(TrainSlice, CalibrationGroupsAreTheRecipesAndServedByGroup) {
+  const ModelFile& m = report_->model;
+  ASSERT_EQ((*spec_)["recipes"]["trained"]["calibration"]["group"], "is_32bit_class");
+  ASSERT_TRUE(m.calibration.has_value());
+  EXPECT_EQ(m.calibration->group, "is_32bit_class");
+  ASSERT_EQ(m.calibration->groups.size(), 2u);  // 16-bit (0) and 32-bit (1) dtypes
+  EXPECT_EQ(m.calibration->groups[0].key, 0.0);
+  EXPECT_EQ(m.calibration->groups[1].key, 1.0);
+  // The provenance counts every group's residuals per domain; a group band exists exactly where
+  // there are at least min_conformal_residuals(0.9) of them, and then says how many.
+  const json& pg = m.provenance["calibration"]["groups"];
+  ASSERT_EQ(pg.size(), 2u);
+  std::size_t own_bands = 0;
+  for (std::size_t g = 0; g < 2; ++g)
+    for (const char* d : {"seen", "inside", "outside"}) {
+      const std::size_t n = pg[g]["own_n"][d].get<std::size_t>();
+      const auto& bands = m.calibration->groups[g].domains;
+      EXPECT_EQ(bands.count(d) == 1, n >= detail::min_conformal_residuals(0.9)) << g << " " << d;
+      if (bands.count(d)) {
+        EXPECT_EQ(static_cast<std::size_t>(bands.at(d).n), n);
+        ++own_bands;
+      }
+    }
+  EXPECT_GT(own_bands, 0u);
+  // The served interval of every configuration is its group's band where it has one.
+  const Encoder enc(m.op_spec, m.device);
+  const std::vector<Configuration> configs = aggregate(*data_, kDefaultRejectFactor, nullptr);
+  const std::vector<ServedAnswer> served = serve_configurations(m, configs);
+  std::size_t checked = 0;
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const ServedAnswer& a = served[i];
+    if (std::isnan(a.runtime_ns)) continue;
+    ASSERT_TRUE(a.interval_ns.has_value());
+    const double g = enc.encode(configs[i].args, std::vector<std::string>{"is_32bit_class"}).value()[0];
+    const auto& own = m.calibration->groups[static_cast<std::size_t>(g)].domains;
+    const Calibration::Band b = own.count(a.domain) ? own.at(a.domain) : m.calibration->domains.at(a.domain);
+    EXPECT_NEAR((*a.interval_ns)[0], a.runtime_ns * std::exp(b.lo), 1e-9 * a.runtime_ns);
+    EXPECT_NEAR((*a.interval_ns)[1], a.runtime_ns * std::exp(b.hi), 1e-9 * a.runtime_ns);
+    ++checked;
+  }
+  EXPECT_GT(checked, 10u);
+  // The cross-validation reports coverage per group within each domain.
+  const json& inside = report_->metrics["cv"]["logical shape"]["domains"]["inside"];
+  ASSERT_TRUE(inside.contains("groups"));
+  std::size_t n = 0;
+  for (const auto& g : inside["groups"]) n += g["n"].get<std::size_t>();
+  EXPECT_EQ(n, inside["n"].get<std::size_t>());
+}
+
+TEST(TrainRecipe, SearchDefaultsAreWrittenOnceAndDocumentedAsTheyAre) {
+  // A recipe without "search": kDefaultSearchHidden over Hyperparameters' defaults.
+  const std::vector<Hyperparameters> c = detail::parse_search(json::object(), "r");
+  ASSERT_EQ(c.size(), kDefaultSearchHidden.size());
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    EXPECT_EQ(c[i].hidden, kDefaultSearchHidden[i]);
+    json a = to_json(c[i]), b = to_json(Hyperparameters{});
+    a.erase("hidden");
+    b.erase("hidden");
+    EXPECT_EQ(a, b);
+  }
+  EXPECT_EQ(to_json(c[0]), to_json(Hyperparameters{}));
+  // docs/op-spec.md shows the same defaults.
+  std::ifstream in(test::source_dir() / "docs/op-spec.md");
+  const std::string doc{std::istreambuf_iterator<char>(in), {}};
+  const auto marker = doc.find("<!-- search defaults -->");
+  ASSERT_NE(marker, std::string::npos);
+  const auto open = doc.find("```json", marker);
+  const auto close = doc.find("```", open + 7);
+  ASSERT_NE(close, std::string::npos);
+  EXPECT_EQ(json::parse(doc.substr(open + 7, close - open - 7)), search_defaults());
+  // And a value given replaces its default only.
+  const std::vector<Hyperparameters> d = detail::parse_search({{"ensemble", 1}, {"hidden", {{8}}}}, "r");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].ensemble, 1);
+  EXPECT_EQ(d[0].patience, Hyperparameters{}.patience);
+}
+
+TEST_F(TrainSlice, RecipeCalibrationBlockIsChecked) {
+  for (const auto& [block, path] : std::vector<std::pair<json, std::string>>{
+           {{{"groups", "is_32bit_class"}}, "/recipes/trained/calibration/groups"},
+           {{{"group", 3}}, "/recipes/trained/calibration/group"},
+           {json::array(), "/recipes/trained/calibration"}}) {
+    json spec = *spec_;
+    spec["recipes"]["trained"]["calibration"] = block;
+    try {
+      train(*data_, spec, *device_, slice_options(0), "slice");
+      ADD_FAILURE() << block.dump();
+    } catch (const TorpError& e) {
+      EXPECT_EQ(e.error().code, ErrorCode::training);
+      EXPECT_EQ(e.error().path, path);
+    }
+  }
 }
 
 TEST_F(TrainSlice, AnswersStayWithinTheCorrectionLimitFarOutsideTheData) {

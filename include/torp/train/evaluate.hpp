@@ -85,12 +85,12 @@ std::vector<ServedAnswer> serve_configurations(const ModelFile& model, const std
 std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs,
                                            std::vector<bool>* memory_hit = nullptr, std::vector<int>* domain = nullptr);
 
-/// Per domain of the model's calibration: {"n", "coverage" (share of plausible labels of `part`
-/// inside the served interval), "width" ((hi - lo) / runtime of the interval), "within_10",
-/// "median_ape"}; domains without configurations are left out; {} without a calibration.
-nlohmann::json coverage_by_domain(const ModelFile& model, const std::vector<double>& predicted, const std::vector<int>& domain,
-                                  const std::vector<Configuration>& configs, const std::vector<std::size_t>& part,
-                                  const std::vector<bool>& plausible);
+/// Per answer domain (seen, inside, outside) of the served answers with an interval: {"n",
+/// "coverage" (share of plausible labels of `part` inside the served interval), "width" (median
+/// (hi - lo) / runtime of the served intervals), "within_10", "median_ape"}; domains without such
+/// answers are left out ({} for a model without calibration).
+nlohmann::json coverage_by_domain(const std::vector<ServedAnswer>& served, const std::vector<Configuration>& configs,
+                                  const std::vector<std::size_t>& part, const std::vector<bool>& plausible);
 
 /// Metrics of the parts of a split: {"validation", "validation_plausible", "test", "test_plausible",
 /// "not_served": {"validation", "test"}}. Configurations without a prediction (NaN) are counted in

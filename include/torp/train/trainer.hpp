@@ -24,18 +24,19 @@
 //   "description":  TEXT                 optional; any other key is an error (typo guard)
 //   "search":       {"hidden": [[32,32], ...], "learning_rate": [...], "batch_size": [...],
 //                    "max_epochs": N, "patience": N, "weight_decay": X, "ensemble": N,
-//                    "huber": X}
+//                    "huber": X, "ensemble_keep": "if_better" | "always"}
 //                   candidates = hidden x learning_rate x batch_size; scalars apply to all.
-//                   Defaults: hidden [[32,32],[64,64],[64,64,64]], learning_rate 0.01,
-//                   batch_size 64, max_epochs 1000, patience 80, weight_decay 0, ensemble 3,
-//                   huber 0.02 (log units; 0 = plain MSE on log runtime).
-//                   "ensemble_keep": "if_better" (default) | "always".
+//                   Defaults: search_defaults() below (written once, in Hyperparameters and
+//                   kDefaultSearchHidden; docs/op-spec.md shows them, a test compares).
 //   "cv":           {"folds": 5, "ensemble": 0, "groupings": [{"name", "key": [NAME...]}]}
 //                   grouped k-fold cross-validation after the final model: out-of-fold
 //                   predictions (each fold model trained on the other folds with the chosen
 //                   hyperparameters, "ensemble" networks, 0 = as many as the final model) give
 //                   provenance.metrics.cv and, with the validation part, the per-domain
 //                   calibration of the 90% intervals.
+//   "calibration":  {"group": NAME}      optional: the intervals are also calibrated per value of
+//                                        this op-spec feature (e.g. the dtype class), stored as
+//                                        calibration groups of the model file
 // Every trained model also records input_range (training min/max per network input) and
 // correction_limit (training log(label / baseline) range widened by log 1.5).
 // The split, aggregation and plausibility rule are those of evaluate.hpp, so `torp eval`
@@ -54,18 +55,27 @@
 
 namespace torp {
 
+/// One candidate of the search. The member defaults are the recipe's "search" defaults: the one
+/// place they are written (search_defaults()).
 struct Hyperparameters {
-  std::vector<int> hidden{64, 64};
+  std::vector<int> hidden{32, 32};
   double learning_rate = 0.01;
   int batch_size = 64;
   int max_epochs = 1000;
   int patience = 80;          ///< epochs without validation improvement before stopping (the
                               ///< learning rate halves after every patience/4 of them)
   double weight_decay = 0.0;  ///< decoupled (AdamW) decay per step, relative to the learning rate
-  int ensemble = 1;           ///< networks trained with derived seeds, averaged in log space
+  int ensemble = 3;           ///< networks trained with derived seeds, averaged in log space
   double huber = 0.02;        ///< 0: MSE on log runtime; > 0: Huber loss, threshold in log units
 };
 nlohmann::json to_json(const Hyperparameters& h);
+
+/// The hidden-layer candidates of a recipe without "search.hidden".
+inline const std::vector<std::vector<int>> kDefaultSearchHidden{{32, 32}, {64, 64}, {64, 64, 64}};
+
+/// The defaults of a recipe's "search" block as JSON: Hyperparameters' members (learning_rate and
+/// batch_size as one-element lists), hidden = kDefaultSearchHidden, ensemble_keep "if_better".
+nlohmann::json search_defaults();
 
 struct TrainOptions {
   std::uint64_t seed = 1;
