@@ -298,17 +298,10 @@ int sample(const SampleCli& c) {
   return kExitOk;
 }
 
-}  // namespace
-
-void add_dataset(CLI::App& root) {
-  CLI::App* group = add_command(root, "dataset",
-                                "Build and inspect per-op measurement datasets: import-csv, from-sweep, info, sample.",
-                                "Datasets are JSON Lines: a header line, then {\"args\": {...}, \"kernel_duration_ns\": N}\n"
-                                "per measurement. Run 'torp dataset <subcommand> --help' for its options.");
-  group->require_subcommand(1);
-
+/// torp dataset import-csv
+void add_import_csv(CLI::App& group) {
   CLI::App* app = add_command(
-      *group, "import-csv", "Convert one of the reference predictor's CSV files into a TORP dataset (JSON Lines).",
+      group, "import-csv", "Convert one of the reference predictor's CSV files into a TORP dataset (JSON Lines).",
       "Layouts: exp (input_shape_1..4, one-hot dtype and input buffer, kernel_duration) and\n"
       "matmul_height_sharded (m_size, k_size, n_size, num_cores, duration). Rows keep the op's\n"
       "arguments in tt-metal tensor JSON; the header records device, tt-metal commit, the CSV's\n"
@@ -329,10 +322,13 @@ void add_dataset(CLI::App& root) {
   app->add_option("CSV", ic->csv, "the reference CSV file")->required()->check(kNotDirectory);
   app->add_option("OUT", ic->out, "the dataset file to write (.jsonl)")->required()->check(kNotDirectory);
   on_run(app, [ic] { return import_csv(*ic); });
+}
 
-  app = add_command(*group, "from-sweep",
-                    "Build a dataset from tt-metal sweep output (vectors_export + results_export JSON).",
-                    kFromSweepDescription);
+/// torp dataset from-sweep
+void add_from_sweep(CLI::App& group) {
+  CLI::App* app = add_command(group, "from-sweep",
+                              "Build a dataset from tt-metal sweep output (vectors_export + results_export JSON).",
+                              kFromSweepDescription);
   auto fs = std::make_shared<FromSweepCli>();
   app->add_option("--op", fs->op, "op spec: a file, or an op name (exp, ttnn.exp) looked up in --ops")
       ->type_name("NAME|FILE")
@@ -363,9 +359,12 @@ void add_dataset(CLI::App& root) {
                 "keep only the newest record of each vector instead of keeping runs as repeats");
   app->add_flag("--force", fs->force, "replace DATASET and its report if they exist");
   on_run(app, [fs] { return from_sweep(*fs); });
+}
 
-  app = add_command(*group, "info",
-                    "Summarize a dataset: rows, configurations, repeats, rejected repeats, runtime range, sha256.");
+/// torp dataset info
+void add_info(CLI::App& group) {
+  CLI::App* app = add_command(group, "info",
+                              "Summarize a dataset: rows, configurations, repeats, rejected repeats, runtime range, sha256.");
   auto in = std::make_shared<InfoCli>();
   app->add_option("--reject-factor", in->reject_factor, "repeat rejection factor of the aggregation")
       ->type_name("F")
@@ -374,12 +373,15 @@ void add_dataset(CLI::App& root) {
   app->add_flag("--json", in->json, "print one JSON object instead of text");
   app->add_option("FILE", in->file, "dataset file (.jsonl)")->required()->check(kNotDirectory);
   on_run(app, [in] { return info(*in); });
+}
 
-  app = add_command(*group, "sample",
-                    "Write a deterministic slice of a dataset: every N-th configuration with all its repeats.",
-                    "Configurations are taken in canonical key order (as aggregate() sorts them); the ones whose\n"
-                    "index i satisfies i % N == offset are kept, with every row in file order. The header is\n"
-                    "copied and records the sample in \"sample\".");
+/// torp dataset sample
+void add_sample(CLI::App& group) {
+  CLI::App* app = add_command(group, "sample",
+                              "Write a deterministic slice of a dataset: every N-th configuration with all its repeats.",
+                              "Configurations are taken in canonical key order (as aggregate() sorts them); the ones whose\n"
+                              "index i satisfies i % N == offset are kept, with every row in file order. The header is\n"
+                              "copied and records the sample in \"sample\".");
   auto sc = std::make_shared<SampleCli>();
   app->add_option("--every", sc->every, "keep every N-th configuration")
       ->type_name("N")
@@ -393,6 +395,21 @@ void add_dataset(CLI::App& root) {
   app->add_option("IN", sc->in, "dataset file (.jsonl)")->required()->check(kNotDirectory);
   app->add_option("OUT", sc->out, "the slice to write (.jsonl)")->required()->check(kNotDirectory);
   on_run(app, [sc] { return sample(*sc); });
+}
+
+}  // namespace
+
+void add_dataset(CLI::App& root) {
+  CLI::App* group = add_command(root, "dataset",
+                                "Build and inspect per-op measurement datasets: import-csv, from-sweep, info, sample.",
+                                "Datasets are JSON Lines: a header line, then {\"args\": {...}, \"kernel_duration_ns\": N}\n"
+                                "per measurement. Run 'torp dataset <subcommand> --help' for its options.");
+  group->require_subcommand(1);
+
+  add_import_csv(*group);
+  add_from_sweep(*group);
+  add_info(*group);
+  add_sample(*group);
 }
 
 }  // namespace torp::cli

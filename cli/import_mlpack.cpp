@@ -82,52 +82,46 @@ struct ImportCli {
   bool force = false;
 };
 
-int import_command(const ImportCli& c) {
-  if (c.config.has_value() != c.config_name.has_value()) throw UsageError("--config and --config-name go together");
-  MlpackImportOptions o;
-  o.id = c.id;
-  o.recipe = c.recipe;
-  o.op_spec = read_json_file(c.op_spec, "op spec");
-  o.device = read_json_file(c.device, "device description");
-  o.applies_when = c.applies_when;
-  o.priority = c.priority;
-
-  json entry = json::object();
-  if (c.config) {
-    json config = read_json_file(*c.config, "mlp config");
-    const std::string name = *c.config_name;
-    if (!config.contains("models") || !config["models"].is_object() || !config["models"].contains(name)) {
-      std::string names;
-      if (config.contains("models") && config["models"].is_object())
-        for (const auto& [k, v] : config["models"].items()) names += (names.empty() ? "" : ", ") + k;
-      throw TorpError(ErrorCode::io, *c.config + " has no model \"" + name + "\" (it has: " + names + ")");
-    }
-    entry = config["models"][name];
+/// The --config file's entry for --config-name (an empty object without --config).
+json config_entry(const ImportCli& c) {
+  if (!c.config) return json::object();
+  json config = read_json_file(*c.config, "mlp config");
+  const std::string name = *c.config_name;
+  if (!config.contains("models") || !config["models"].is_object() || !config["models"].contains(name)) {
+    std::string names;
+    if (config.contains("models") && config["models"].is_object())
+      for (const auto& [k, v] : config["models"].items()) names += (names.empty() ? "" : ", ") + k;
+    throw TorpError(ErrorCode::io, *c.config + " has no model \"" + name + "\" (it has: " + names + ")");
   }
-  const json arch = value_or_null(entry, "architecture_config");
+  return config["models"][name];
+}
+
+/// The hidden layer widths: --hidden, else the config entry's architecture_config.hidden_layers.
+std::vector<int> hidden_widths(const ImportCli& c, const json& arch) {
   if (c.hidden) {
     auto widths = parse_widths(*c.hidden);
     if (!widths) throw UsageError("--hidden must be positive integers separated by commas, got '" + *c.hidden + "'");
-    o.hidden = *widths;
-  } else if (const json layers = value_or_null(arch, "hidden_layers"); !layers.is_null()) {
-    const auto malformed = [&] {
-      return TorpError(ErrorCode::io, *c.config + ": architecture_config.hidden_layers of " + *c.config_name +
-                                          " must be an array of integers");
-    };
-    if (!layers.is_array()) throw malformed();
-    for (const auto& w : layers) {
-      if (!w.is_number_integer()) throw malformed();
-      o.hidden.push_back(w.get<int>());
-    }
-  } else {
-    throw UsageError("no hidden layer widths: give --hidden or --config with architecture_config");
+    return *widths;
   }
-  const auto inputs = recipe_feature_count(o.op_spec, o.recipe);
-  if (const json size = value_or_null(arch, "input_size"); inputs && !size.is_null() && size != json(*inputs))
-    throw TorpError(ErrorCode::op_spec, *c.config + " gives " + *c.config_name + " " + size.dump() +
-                                            " inputs, but recipe \"" + o.recipe + "\" of " + c.op_spec +
-                                            " lists " + std::to_string(*inputs) + " features");
+  const json layers = value_or_null(arch, "hidden_layers");
+  if (layers.is_null()) throw UsageError("no hidden layer widths: give --hidden or --config with architecture_config");
+  const auto malformed = [&] {
+    return TorpError(ErrorCode::io, *c.config + ": architecture_config.hidden_layers of " + *c.config_name +
+                                        " must be an array of integers");
+  };
+  if (!layers.is_array()) throw malformed();
+  std::vector<int> hidden;
+  for (const auto& w : layers) {
+    if (!w.is_number_integer()) throw malformed();
+    hidden.push_back(w.get<int>());
+  }
+  return hidden;
+}
 
+/// The imported model's provenance: device, board, tt-metal commit, the published files and how
+/// they were trained (from the config entry and the command line).
+json import_provenance(const ImportCli& c, const MlpackImportOptions& o, const json& entry,
+                       std::optional<std::size_t> inputs, const std::string& device) {
   const json track = value_or_null(entry, "metal_tracking_info");
   const std::string dir = c.source_dir;
   const auto source_path = [&](const std::string& file) {
@@ -143,9 +137,7 @@ int import_command(const ImportCli& c) {
                                      {"activation", "relu"}}},
                    {"optimizer", value_or_null(entry, "optimizer_config")}};
   if (c.config) training["config"] = {{"file", fs::path(*c.config).filename().string()}, {"name", *c.config_name}};
-  const json name = value_or_null(o.device, "name");
-  const std::string device = name.is_string() ? name.get<std::string>() : fs::path(c.device).stem().string();
-  o.provenance = {
+  return {
       {"device", device},
       {"board", c.board ? json(*c.board) : value_or_null(track, "board_type")},
       {"tt_metal_commit", c.tt_metal_commit ? json(*c.tt_metal_commit) : value_or_null(track, "tt-metal_commit")},
@@ -153,6 +145,29 @@ int import_command(const ImportCli& c) {
       {"training", training},
       {"metrics", {{"test", nullptr}, {"reported_validation_r2", c.reported_r2 ? number_or_text(*c.reported_r2) : json(nullptr)}}},
       {"imported_by", "torp import-mlpack"}};
+}
+
+int import_command(const ImportCli& c) {
+  if (c.config.has_value() != c.config_name.has_value()) throw UsageError("--config and --config-name go together");
+  MlpackImportOptions o;
+  o.id = c.id;
+  o.recipe = c.recipe;
+  o.op_spec = read_json_file(c.op_spec, "op spec");
+  o.device = read_json_file(c.device, "device description");
+  o.applies_when = c.applies_when;
+  o.priority = c.priority;
+
+  const json entry = config_entry(c);
+  const json arch = value_or_null(entry, "architecture_config");
+  o.hidden = hidden_widths(c, arch);
+  const auto inputs = recipe_feature_count(o.op_spec, o.recipe);
+  if (const json size = value_or_null(arch, "input_size"); inputs && !size.is_null() && size != json(*inputs))
+    throw TorpError(ErrorCode::op_spec, *c.config + " gives " + *c.config_name + " " + size.dump() +
+                                            " inputs, but recipe \"" + o.recipe + "\" of " + c.op_spec +
+                                            " lists " + std::to_string(*inputs) + " features");
+  const json name = value_or_null(o.device, "name");
+  const std::string device = name.is_string() ? name.get<std::string>() : fs::path(c.device).stem().string();
+  o.provenance = import_provenance(c, o, entry, inputs, device);
 
   fs::path out = c.out ? fs::path(*c.out) : fs::path("models") / (o.id + ".json");
   if (fs::exists(out) && !c.force) {

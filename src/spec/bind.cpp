@@ -121,7 +121,7 @@ std::optional<Error> Encoder::Impl::bind_list(const ArgSpec& as, const json& v, 
   return std::nullopt;
 }
 
-std::optional<Error> Encoder::Impl::bind(const json& q, Bindings& b, std::string_view args_path) const {
+std::optional<Error> Encoder::Impl::bind_args(const json& q, Bindings& b, std::string_view args_path) const {
   b.args_path = args_path;
   b.args.resize(args.size());
   if (!q.is_object()) return Error{ErrorCode::invalid_argument, "\"args\" must be a JSON object", std::string(args_path)};
@@ -191,6 +191,11 @@ std::optional<Error> Encoder::Impl::bind(const json& q, Bindings& b, std::string
     }
     a.present = true;
   }
+  return std::nullopt;
+}
+
+std::optional<Error> Encoder::Impl::bind(const json& q, Bindings& b, std::string_view args_path) const {
+  if (auto e = bind_args(q, b, args_path)) return e;
   run(b);
   // Expression defaults (e.g. num_kv_heads defaults to num_heads) must be computable.
   for (std::size_t i = 0; i < args.size(); ++i)

@@ -73,6 +73,25 @@ std::string canonical_op_name(std::string_view name) {
 
 void Encoder::Impl::load(const json& spec) {
   if (!spec.is_object()) spec_error("op spec must be a JSON object");
+  load_names(spec);
+  auto ar = spec.find("args");
+  if (ar == spec.end() || !ar->is_object()) spec_error("op spec needs an \"args\" object", "/args");
+  // Keep the declaration order of the file: nlohmann::json sorts keys, so "args" may be an
+  // object (order irrelevant for parsing) — arguments are addressed by name only.
+  for (auto it = ar->begin(); it != ar->end(); ++it) args.push_back(load_arg(it.key(), it.value()));
+  if (auto f = spec.find("features"); f != spec.end()) {
+    if (!f->is_object()) spec_error("features must be an object of name -> expression", "/features");
+    for (auto it = f->begin(); it != f->end(); ++it) {
+      if (!it->is_string()) spec_error("feature must be an expression string", "/features/" + it.key());
+      if (arg_index(it.key()) >= 0) spec_error("feature name clashes with an argument", "/features/" + it.key());
+      feature_names.push_back(it.key());
+      feature_src.push_back(it->get<std::string>());
+    }
+  }
+  compile_all(spec);
+}
+
+void Encoder::Impl::load_names(const json& spec) {
   auto op_it = spec.find("op");
   if (op_it == spec.end() || !op_it->is_string() || op_it->get<std::string>().empty())
     spec_error("op spec needs a string \"op\" (e.g. \"ttnn.exp\")", "/op");
@@ -92,70 +111,61 @@ void Encoder::Impl::load(const json& spec) {
       add_name(canonical_op_name(n.get<std::string>()));
     }
   }
-  auto ar = spec.find("args");
-  if (ar == spec.end() || !ar->is_object()) spec_error("op spec needs an \"args\" object", "/args");
-  // Keep the declaration order of the file: nlohmann::json sorts keys, so "args" may be an
-  // object (order irrelevant for parsing) — arguments are addressed by name only.
-  for (auto it = ar->begin(); it != ar->end(); ++it) {
-    ArgSpec a;
-    a.name = it.key();
-    a.path = "/" + it.key();
-    std::string sp = "/args/" + it.key();
-    const json& d = it.value();
-    if (!d.is_object() || !d.contains("type") || !d["type"].is_string())
-      spec_error("argument needs a string \"type\"", sp + "/type");
-    a.type = parse_arg_type(d["type"].get<std::string>(), sp + "/type");
-    if (a.type == ArgType::enumeration) {
-      if (!d.contains("enum") || !d["enum"].is_string()) spec_error("enum argument needs \"enum\"", sp + "/enum");
-      a.enum_kind = parse_enum_kind(d["enum"].get<std::string>(), sp + "/enum");
-    }
-    a.optional = d.value("optional", false);
-    if (auto df = d.find("default"); df != d.end()) {
-      a.optional = true;
-      if (df->is_string()) a.default_expr = df->get<std::string>();
-      else if (df->is_boolean()) a.default_value = df->get<bool>() ? 1.0 : 0.0;
-      else if (df->is_number()) a.default_value = df->get<double>();
-      else spec_error("default must be a number, boolean or expression string", sp + "/default");
-    }
-    if (auto r = d.find("rank"); r != d.end()) {
-      if (!r->is_array() || r->size() != 2) spec_error("rank must be [min, max]", sp + "/rank");
-      a.min_rank = (*r)[0].get<int>();
-      a.max_rank = (*r)[1].get<int>();
-    }
-    if (auto m = d.find("min"); m != d.end()) a.min = m->get<double>();
-    if (auto m = d.find("max"); m != d.end()) a.max = m->get<double>();
-    if (a.type == ArgType::object) {
-      auto f = d.find("fields");
-      if (f == d.end() || !f->is_object()) spec_error("object argument needs \"fields\"", sp + "/fields");
-      for (auto fi = f->begin(); fi != f->end(); ++fi) {
-        FieldSpec fs;
-        fs.name = fi.key();
-        std::string fp = sp + "/fields/" + fi.key();
-        if (!fi->is_object() || !fi->contains("type")) spec_error("field needs a \"type\"", fp);
-        fs.type = parse_arg_type((*fi)["type"].get<std::string>(), fp + "/type");
-        if (fs.type == ArgType::tensor || fs.type == ArgType::memory_config || fs.type == ArgType::object)
-          spec_error("object fields must be scalars", fp + "/type");
-        if (fs.type == ArgType::enumeration)
-          fs.enum_kind = parse_enum_kind(fi->value("enum", std::string()), fp + "/enum");
-        if (auto df = fi->find("default"); df != fi->end()) {
-          if (df->is_boolean()) fs.default_value = df->get<bool>() ? 1.0 : 0.0;
-          else if (df->is_number()) fs.default_value = df->get<double>();
-          else spec_error("a field default must be a number or boolean", fp + "/default");
-        }
-        a.fields.push_back(std::move(fs));
-      }
-    }
-    args.push_back(std::move(a));
+}
+
+ArgSpec Encoder::Impl::load_arg(const std::string& name, const json& d) {
+  ArgSpec a;
+  a.name = name;
+  a.path = "/" + name;
+  std::string sp = "/args/" + name;
+  if (!d.is_object() || !d.contains("type") || !d["type"].is_string())
+    spec_error("argument needs a string \"type\"", sp + "/type");
+  a.type = parse_arg_type(d["type"].get<std::string>(), sp + "/type");
+  if (a.type == ArgType::enumeration) {
+    if (!d.contains("enum") || !d["enum"].is_string()) spec_error("enum argument needs \"enum\"", sp + "/enum");
+    a.enum_kind = parse_enum_kind(d["enum"].get<std::string>(), sp + "/enum");
   }
-  if (auto f = spec.find("features"); f != spec.end()) {
-    if (!f->is_object()) spec_error("features must be an object of name -> expression", "/features");
-    for (auto it = f->begin(); it != f->end(); ++it) {
-      if (!it->is_string()) spec_error("feature must be an expression string", "/features/" + it.key());
-      if (arg_index(it.key()) >= 0) spec_error("feature name clashes with an argument", "/features/" + it.key());
-      feature_names.push_back(it.key());
-      feature_src.push_back(it->get<std::string>());
-    }
+  a.optional = d.value("optional", false);
+  if (auto df = d.find("default"); df != d.end()) {
+    a.optional = true;
+    if (df->is_string()) a.default_expr = df->get<std::string>();
+    else if (df->is_boolean()) a.default_value = df->get<bool>() ? 1.0 : 0.0;
+    else if (df->is_number()) a.default_value = df->get<double>();
+    else spec_error("default must be a number, boolean or expression string", sp + "/default");
   }
+  if (auto r = d.find("rank"); r != d.end()) {
+    if (!r->is_array() || r->size() != 2) spec_error("rank must be [min, max]", sp + "/rank");
+    a.min_rank = (*r)[0].get<int>();
+    a.max_rank = (*r)[1].get<int>();
+  }
+  if (auto m = d.find("min"); m != d.end()) a.min = m->get<double>();
+  if (auto m = d.find("max"); m != d.end()) a.max = m->get<double>();
+  if (a.type == ArgType::object) {
+    auto f = d.find("fields");
+    if (f == d.end() || !f->is_object()) spec_error("object argument needs \"fields\"", sp + "/fields");
+    for (auto fi = f->begin(); fi != f->end(); ++fi) a.fields.push_back(load_field(fi.key(), fi.value(), sp));
+  }
+  return a;
+}
+
+FieldSpec Encoder::Impl::load_field(const std::string& name, const json& d, const std::string& arg_path) {
+  FieldSpec fs;
+  fs.name = name;
+  std::string fp = arg_path + "/fields/" + name;
+  if (!d.is_object() || !d.contains("type")) spec_error("field needs a \"type\"", fp);
+  fs.type = parse_arg_type(d["type"].get<std::string>(), fp + "/type");
+  if (fs.type == ArgType::tensor || fs.type == ArgType::memory_config || fs.type == ArgType::object)
+    spec_error("object fields must be scalars", fp + "/type");
+  if (fs.type == ArgType::enumeration) fs.enum_kind = parse_enum_kind(d.value("enum", std::string()), fp + "/enum");
+  if (auto df = d.find("default"); df != d.end()) {
+    if (df->is_boolean()) fs.default_value = df->get<bool>() ? 1.0 : 0.0;
+    else if (df->is_number()) fs.default_value = df->get<double>();
+    else spec_error("a field default must be a number or boolean", fp + "/default");
+  }
+  return fs;
+}
+
+void Encoder::Impl::compile_all(const json& spec) {
   feature_root.assign(feature_names.size(), -1);
   std::vector<int> stack;
   // Argument defaults first: nodes run in index order, and uses of an argument read its default.
@@ -169,22 +179,21 @@ void Encoder::Impl::load(const json& spec) {
   }
   for (std::size_t i = 0; i < feature_names.size(); ++i) compile_feature(static_cast<int>(i), stack);
   for (std::size_t i = 0; i < feature_names.size(); ++i) exprs.push_back(feature_root[i]);  // ExprId i = feature i
-  if (auto v = spec.find("validate"); v != spec.end()) {
-    if (!v->is_array()) spec_error("validate must be an array of {expr, message}", "/validate");
-    for (std::size_t i = 0; i < v->size(); ++i) {
-      const json& r = (*v)[i];
-      std::string rp = "/validate/" + std::to_string(i);
-      if (!r.is_object() || !r.contains("expr") || !r["expr"].is_string())
-        spec_error("validate rule needs \"expr\"", rp);
-      Rule rule;
-      try {
-        rule.expr = compile_expr(r["expr"].get<std::string>(), stack);
-      } catch (const TorpError& e) {
-        spec_error(e.error().message, rp + "/expr");
-      }
-      rule.message = r.value("message", "validation failed: " + r["expr"].get<std::string>());
-      validate.push_back(std::move(rule));
+  auto v = spec.find("validate");
+  if (v == spec.end()) return;
+  if (!v->is_array()) spec_error("validate must be an array of {expr, message}", "/validate");
+  for (std::size_t i = 0; i < v->size(); ++i) {
+    const json& r = (*v)[i];
+    std::string rp = "/validate/" + std::to_string(i);
+    if (!r.is_object() || !r.contains("expr") || !r["expr"].is_string()) spec_error("validate rule needs \"expr\"", rp);
+    Rule rule;
+    try {
+      rule.expr = compile_expr(r["expr"].get<std::string>(), stack);
+    } catch (const TorpError& e) {
+      spec_error(e.error().message, rp + "/expr");
     }
+    rule.message = r.value("message", "validation failed: " + r["expr"].get<std::string>());
+    validate.push_back(std::move(rule));
   }
 }
 

@@ -126,6 +126,10 @@ struct Encoder::Impl {
 
   // ---- reading the op spec (encoder.cpp) ----------------------------------------------------
   void load(const json& spec);
+  void load_names(const json& spec);  // op, its C++ and short forms, aliases
+  static ArgSpec load_arg(const std::string& name, const json& d);
+  static FieldSpec load_field(const std::string& name, const json& d, const std::string& arg_path);
+  void compile_all(const json& spec);  // argument defaults, features, validate rules
 
   // ---- compile (expr_parse.cpp) -------------------------------------------------------------
   struct Parser;
@@ -155,6 +159,9 @@ struct Encoder::Impl {
                                    std::string_view path) const;
   std::optional<Error> bind_tensor(const ArgSpec& as, const json& v, const std::string& path, TensorInfo& out) const;
   std::optional<Error> bind_list(const ArgSpec& as, const json& v, Bindings& b, Bindings::Arg& a) const;
+  /// The query's arguments into b.args (types, ranks, ranges, device limits), before run().
+  std::optional<Error> bind_args(const json& q, Bindings& b, std::string_view args_path) const;
+  /// bind_args(), run(), then the expression defaults and validate rules hold.
   std::optional<Error> bind(const json& q, Bindings& b, std::string_view args_path) const;
 };
 

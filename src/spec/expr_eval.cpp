@@ -123,6 +123,9 @@ bool object_field(const Bindings::Arg& a, const FieldSpec& fs, double& out) {
   return v.has_value();
 }
 
+/// A function call node: its value r and poison e from its operands' values v and poisons p.
+// Long because: one case per function of the expression language (docs/op-spec.md), a flat table
+// whose cases are one to a dozen lines; split, the language's semantics would be spread thinner.
 void call(const Node& n, std::uint32_t self, const double* v, const std::uint32_t* p, double& r,
           std::uint32_t& e) {
   const int k0 = n.k0, k1 = n.k1;
@@ -251,6 +254,8 @@ void Encoder::Impl::run(Bindings& b) const {
 
 /// Compute node i into v[i] / p[i] from its operands (earlier nodes) and the arguments `b`
 /// (null when folding constants at compile time: pure nodes only).
+// Long because: one case per node kind, a flat dispatch table inlined into run()'s loop (the query
+// hot path); the kinds that need more than a few lines already call helpers.
 __attribute__((always_inline)) inline void Encoder::Impl::step(const Node& n, int i, const Bindings* b, double* v,
                                                          std::uint32_t* p) const {
   const auto self = static_cast<std::uint32_t>(i + 1);

@@ -230,90 +230,101 @@ struct Encoder::Impl::Parser {
       return r;
     }
     char c = src[pos];
-    if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') {
-      const char* begin = src.data() + pos;
-      char* end = nullptr;
-      std::string tmp(src.substr(pos));
-      double v = std::strtod(tmp.c_str(), &end);
-      std::size_t used = static_cast<std::size_t>(end - tmp.c_str());
-      if (used == 0) fail("bad number");
-      (void)begin;
-      pos += used;
-      Node n;
-      n.kind = NodeKind::constant;
-      n.value = v;
-      return add(std::move(n));
-    }
+    if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') return parse_number();
     std::string name = ident();
     skip();
     if (pos < src.size() && src[pos] == '(') {  // function call
       ++pos;
-      auto f = std::find_if(std::begin(kFunctions), std::end(kFunctions),
-                            [&](const FnName& fn) { return name == fn.name; });
-      if (f == std::end(kFunctions)) fail("unknown function '" + name + "'");
-      Node n;
-      n.kind = NodeKind::call;
-      n.fn = f->fn;
-      n.kids = call_args();
-      if (static_cast<int>(n.kids.size()) < f->min_args || static_cast<int>(n.kids.size()) > f->max_args)
-        fail("wrong number of arguments to " + name + "()");
-      if (f->fn == Fn::select && n.kids.size() % 2 == 0)
-        fail("select() takes condition/value pairs and a final default: select(c1, v1, c2, v2, ..., default)");
-      return add(std::move(n));
+      return parse_call(name);
     }
     if (pos < src.size() && src[pos] == '.') {  // member access: arg.prop, arg.dim(i), device.key
       ++pos;
-      std::string member = ident();
-      if (name == "device") {
-        auto it = im.device_json.find(member);
-        if (it == im.device_json.end() || !it->is_number()) fail("device description has no number '" + member + "'");
-        Node n;
-        n.kind = NodeKind::constant;
-        n.value = it->get<double>();
-        return add(std::move(n));
-      }
-      int ai = im.arg_index(name);
-      if (ai < 0) fail("unknown argument '" + name + "'");
-      const ArgSpec& as = im.args[ai];
-      Node n;
-      n.arg = ai;
-      if (member == "present") {
-        n.kind = NodeKind::arg_present;
-        return add(std::move(n));
-      }
-      if (tensor_like(as.type) || as.type == ArgType::memory_config) {
-        if (member == "dim" || member == "dim_or") {
-          if (!tensor_like(as.type)) fail("dim() applies to tensors only");
-          if (!eat("(")) fail("expected '(' after " + member);
-          n.kind = NodeKind::tensor_dim;
-          n.kids = call_args();
-          n.dim_has_default = member == "dim_or";
-          if (n.kids.size() != (n.dim_has_default ? 2u : 1u)) fail("wrong number of arguments to " + member + "()");
+      return parse_member(name, ident());
+    }
+    return parse_name(name);
+  }
+  int constant(double value) {
+    Node n;
+    n.kind = NodeKind::constant;
+    n.value = value;
+    return add(std::move(n));
+  }
+  int parse_number() {
+    char* end = nullptr;
+    std::string tmp(src.substr(pos));
+    double v = std::strtod(tmp.c_str(), &end);
+    std::size_t used = static_cast<std::size_t>(end - tmp.c_str());
+    if (used == 0) fail("bad number");
+    pos += used;
+    return constant(v);
+  }
+  /// name(args...), after the '('.
+  int parse_call(const std::string& name) {
+    auto f = std::find_if(std::begin(kFunctions), std::end(kFunctions),
+                          [&](const FnName& fn) { return name == fn.name; });
+    if (f == std::end(kFunctions)) fail("unknown function '" + name + "'");
+    Node n;
+    n.kind = NodeKind::call;
+    n.fn = f->fn;
+    n.kids = call_args();
+    if (static_cast<int>(n.kids.size()) < f->min_args || static_cast<int>(n.kids.size()) > f->max_args)
+      fail("wrong number of arguments to " + name + "()");
+    if (f->fn == Fn::select && n.kids.size() % 2 == 0)
+      fail("select() takes condition/value pairs and a final default: select(c1, v1, c2, v2, ..., default)");
+    return add(std::move(n));
+  }
+  /// name.member: a device constant, an argument's presence, a tensor property or an object field.
+  int parse_member(const std::string& name, const std::string& member) {
+    if (name == "device") {
+      auto it = im.device_json.find(member);
+      if (it == im.device_json.end() || !it->is_number()) fail("device description has no number '" + member + "'");
+      return constant(it->get<double>());
+    }
+    int ai = im.arg_index(name);
+    if (ai < 0) fail("unknown argument '" + name + "'");
+    const ArgSpec& as = im.args[ai];
+    Node n;
+    n.arg = ai;
+    if (member == "present") {
+      n.kind = NodeKind::arg_present;
+      return add(std::move(n));
+    }
+    if (tensor_like(as.type) || as.type == ArgType::memory_config) return parse_tensor_member(as, std::move(n), member);
+    if (as.type == ArgType::object) {
+      for (std::size_t i = 0; i < as.fields.size(); ++i)
+        if (as.fields[i].name == member) {
+          n.kind = NodeKind::object_field;
+          n.field = static_cast<int>(i);
           return add(std::move(n));
         }
-        auto p = std::find_if(std::begin(kTensorProps), std::end(kTensorProps),
-                              [&](const TPropName& t) { return member == t.name; });
-        if (p == std::end(kTensorProps)) fail("unknown tensor property '" + member + "'");
-        n.kind = NodeKind::tensor_prop;
-        n.prop = p->prop;
-        n.of_tensor = tensor_like(as.type);
-        if ((p->prop == TProp::count || p->prop == TProp::total_tiles || p->prop == TProp::total_volume) &&
-            as.type != ArgType::tensor_list)
-          fail("'" + member + "' applies to tensor lists only");
-        return add(std::move(n));
-      }
-      if (as.type == ArgType::object) {
-        for (std::size_t i = 0; i < as.fields.size(); ++i)
-          if (as.fields[i].name == member) {
-            n.kind = NodeKind::object_field;
-            n.field = static_cast<int>(i);
-            return add(std::move(n));
-          }
-        fail("argument '" + name + "' declares no field '" + member + "'");
-      }
-      fail("argument '" + name + "' is a scalar and has no member '" + member + "'");
+      fail("argument '" + name + "' declares no field '" + member + "'");
     }
-    // bare name: scalar argument, feature, enum constant
+    fail("argument '" + name + "' is a scalar and has no member '" + member + "'");
+  }
+  /// A tensor's or memory config's member: dim(i), dim_or(i, default) or a property (`n.arg` set).
+  int parse_tensor_member(const ArgSpec& as, Node n, const std::string& member) {
+    if (member == "dim" || member == "dim_or") {
+      if (!tensor_like(as.type)) fail("dim() applies to tensors only");
+      if (!eat("(")) fail("expected '(' after " + member);
+      n.kind = NodeKind::tensor_dim;
+      n.kids = call_args();
+      n.dim_has_default = member == "dim_or";
+      if (n.kids.size() != (n.dim_has_default ? 2u : 1u)) fail("wrong number of arguments to " + member + "()");
+      return add(std::move(n));
+    }
+    auto p = std::find_if(std::begin(kTensorProps), std::end(kTensorProps),
+                          [&](const TPropName& t) { return member == t.name; });
+    if (p == std::end(kTensorProps)) fail("unknown tensor property '" + member + "'");
+    n.kind = NodeKind::tensor_prop;
+    n.prop = p->prop;
+    n.of_tensor = tensor_like(as.type);
+    if ((p->prop == TProp::count || p->prop == TProp::total_tiles || p->prop == TProp::total_volume) &&
+        as.type != ArgType::tensor_list)
+      fail("'" + member + "' applies to tensor lists only");
+    return add(std::move(n));
+  }
+  /// A bare name: a scalar argument, a feature or an enum constant.
+  int parse_name(const std::string& name) {
     if (int ai = im.arg_index(name); ai >= 0) {
       const ArgSpec& as = im.args[ai];
       if (as.type == ArgType::tensor || as.type == ArgType::tensor_list || as.type == ArgType::memory_config ||
@@ -330,12 +341,7 @@ struct Encoder::Impl::Parser {
       return im.feature_root[fi];  // a feature is computed once: its uses share its node
     }
     auto& ec = enum_constants();
-    if (auto it = ec.find(name); it != ec.end()) {
-      Node n;
-      n.kind = NodeKind::constant;
-      n.value = it->second;
-      return add(std::move(n));
-    }
+    if (auto it = ec.find(name); it != ec.end()) return constant(it->second);
     fail("unknown name '" + name + "' (not an argument, feature or enum constant)");
   }
 };

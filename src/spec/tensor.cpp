@@ -224,6 +224,67 @@ Result<MemoryConfigInfo> parse_memory_config(const json& jin, std::string_view p
   return m;
 }
 
+namespace {
+
+/// The tensor's shape (`sh`: its logical_shape, or the reduced form's shape) into t.shape and t.rank.
+std::optional<Error> read_shape(const json* sh, bool flat, std::string_view path, TensorInfo& t) {
+  if (sh == nullptr) return bad(std::string(path) + t.shape_path, "tensor has no logical_shape");
+  if (!sh->is_array()) return bad(std::string(path) + t.shape_path, "logical_shape must be an array of integers");
+  const auto& dims = sh->get_ref<const json::array_t&>();
+  std::size_t n = dims.size();
+  if (flat)  // trailing zeros of the reduced form: the reference's padding to rank 4
+    while (n > 0) {
+      auto v = json_integer(dims[n - 1]);
+      if (!v || *v != 0) break;
+      --n;
+    }
+  if (n == 0) return bad(std::string(path) + t.shape_path, "logical_shape is empty");
+  if (n > static_cast<std::size_t>(TensorInfo::kMaxRank))
+    return bad(std::string(path) + t.shape_path, "tensor rank above 8 is not supported");
+  std::int64_t volume = 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto v = json_integer(dims[i]);
+    if (!v || *v < 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "dimension must be a non-negative integer");
+    if (*v == 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "empty tensor (a 0 dimension) has no runtime to predict");
+    if (*v > TensorInfo::kMaxVolume / volume)  // volume * v > kMaxVolume, without overflow
+      return bad(std::string(path) + t.shape_path,
+                 "tensor has more than 2^40 elements: larger than the memory of any device");
+    volume *= *v;
+    t.shape[i] = *v;
+  }
+  t.rank = static_cast<int>(n);
+  return std::nullopt;
+}
+
+/// The tensor's layout: from page_config {"config": {"index": 0 (RowMajor) | 1 (Tile), "value": {...}}},
+/// else from a "layout" enum beside it (in_layout: inside tensor_layout).
+std::optional<Error> read_layout(const Members& holder, bool in_layout, bool wrapped, std::string_view path,
+                                 TensorInfo& t) {
+  if (holder.page_config != nullptr && holder.page_config->is_object()) {
+    const auto& page_config = holder.page_config->get_ref<const json::object_t&>();
+    auto c = page_config.find("config");
+    if (c != page_config.end() && c->second.is_object()) {
+      const auto& config = c->second.get_ref<const json::object_t&>();
+      auto idx = config.find("index");
+      if (idx != config.end()) {
+        auto v = json_integer(idx->second);
+        if (!v || (*v != 0 && *v != 1))
+          return bad(std::string(path) + t.layout_path + "/config/index", "page_config index must be 0 (ROW_MAJOR) or 1 (TILE)");
+        t.layout = static_cast<int>(*v);
+      }
+    }
+  } else if (given(holder.layout)) {
+    t.layout_path = in_layout ? (wrapped ? "/tensor_spec/tensor_layout/layout" : "/tensor_layout/layout")
+                              : (wrapped ? "/tensor_spec/layout" : "/layout");
+    auto v = parse_enum(EnumKind::layout, *holder.layout);
+    if (!v) return bad(std::string(path) + t.layout_path, "unknown layout " + json_excerpt(*holder.layout));
+    t.layout = *v;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
   if (!j.is_object()) return bad(path, "tensor must be a JSON object (a ttnn Tensor or TensorSpec)");
   TensorInfo t;
@@ -252,33 +313,8 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
     t.layout_path = "/tensor_layout/page_config";
   }
 
-  // Shape.
   const json* sh = spec.logical_shape != nullptr ? spec.logical_shape : spec.shape;
-  if (sh == nullptr) return bad(std::string(path) + t.shape_path, "tensor has no logical_shape");
-  if (!sh->is_array()) return bad(std::string(path) + t.shape_path, "logical_shape must be an array of integers");
-  const auto& dims = sh->get_ref<const json::array_t&>();
-  std::size_t n = dims.size();
-  if (flat)  // trailing zeros of the reduced form: the reference's padding to rank 4
-    while (n > 0) {
-      auto v = json_integer(dims[n - 1]);
-      if (!v || *v != 0) break;
-      --n;
-    }
-  if (n == 0) return bad(std::string(path) + t.shape_path, "logical_shape is empty");
-  if (n > static_cast<std::size_t>(TensorInfo::kMaxRank))
-    return bad(std::string(path) + t.shape_path, "tensor rank above 8 is not supported");
-  std::int64_t volume = 1;
-  for (std::size_t i = 0; i < n; ++i) {
-    auto v = json_integer(dims[i]);
-    if (!v || *v < 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "dimension must be a non-negative integer");
-    if (*v == 0) return bad(std::string(path) + t.shape_path + "/" + std::to_string(i), "empty tensor (a 0 dimension) has no runtime to predict");
-    if (*v > TensorInfo::kMaxVolume / volume)  // volume * v > kMaxVolume, without overflow
-      return bad(std::string(path) + t.shape_path,
-                 "tensor has more than 2^40 elements: larger than the memory of any device");
-    volume *= *v;
-    t.shape[i] = *v;
-  }
-  t.rank = static_cast<int>(n);
+  if (auto e = read_shape(sh, flat, path, t)) return *e;
 
   // dtype / memory_config / layout live in tensor_layout; reduced forms may put them beside the shape.
   const Members holder = spec.tensor_layout != nullptr ? members(*spec.tensor_layout) : spec;
@@ -295,28 +331,7 @@ Result<TensorInfo> parse_tensor(const json& j, std::string_view path) {
     if (!m) return m.error();
     t.memory = m.value();
   }
-  if (holder.page_config != nullptr && holder.page_config->is_object()) {
-    // {"config": {"index": 0 (RowMajor) | 1 (Tile), "value": {...}}}
-    const auto& page_config = holder.page_config->get_ref<const json::object_t&>();
-    auto c = page_config.find("config");
-    if (c != page_config.end() && c->second.is_object()) {
-      const auto& config = c->second.get_ref<const json::object_t&>();
-      auto idx = config.find("index");
-      if (idx != config.end()) {
-        auto v = json_integer(idx->second);
-        if (!v || (*v != 0 && *v != 1))
-          return bad(std::string(path) + t.layout_path + "/config/index", "page_config index must be 0 (ROW_MAJOR) or 1 (TILE)");
-        t.layout = static_cast<int>(*v);
-      }
-    }
-  } else if (given(holder.layout)) {
-    const bool in_layout = spec.tensor_layout != nullptr;
-    t.layout_path = in_layout ? (wrapped ? "/tensor_spec/tensor_layout/layout" : "/tensor_layout/layout")
-                              : (wrapped ? "/tensor_spec/layout" : "/layout");
-    auto v = parse_enum(EnumKind::layout, *holder.layout);
-    if (!v) return bad(std::string(path) + t.layout_path, "unknown layout " + json_excerpt(*holder.layout));
-    t.layout = *v;
-  }
+  if (auto e = read_layout(holder, spec.tensor_layout != nullptr, wrapped, path, t)) return *e;
   return t;
 }
 
