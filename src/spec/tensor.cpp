@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_excerpt.hpp"
+#include "spec/memory_config.hpp"
 #include "torp/json_text.hpp"
 
 namespace torp {
@@ -182,42 +183,55 @@ bool given(const json* v) { return v != nullptr && !v->is_null(); }
 
 }  // namespace
 
-Result<MemoryConfigInfo> parse_memory_config(const json& jin, std::string_view path) {
-  if (!jin.is_object()) return bad(path, "memory config must be an object");
-  Members f = members(jin);
-  json parsed;
+std::optional<Error> read_memory_config_fields(const json& j, std::string_view path, MemoryConfigFields& out,
+                                               DecodeText decode_text) {
+  if (!j.is_object()) return bad(path, "memory config must be an object");
+  Members f = members(j);
   // Sweep vectors wrap it as {"type": "...MemoryConfig", "data": <object or JSON string>}.
-  std::string data_path;
   if (f.data != nullptr && f.buffer_type == nullptr) {
-    data_path = child(path, "data");
-    path = data_path;
+    out.wrapped = true;
     const json* d = f.data;
     if (d->is_string()) {
-      parsed = parse_json(d->get_ref<const std::string&>());
-      if (parsed.is_discarded()) return bad(path, "memory config data is not valid JSON");
-      d = &parsed;
+      out.parsed = parse_json(d->get_ref<const std::string&>());
+      if (out.parsed.is_discarded()) {
+        if (decode_text == nullptr) return bad(child(path, "data"), "memory config data is not valid JSON");
+        out.parsed = decode_text(*d);
+      }
+      d = &out.parsed;
     }
-    if (!d->is_object()) return bad(path, "memory config must be an object");
+    if (!d->is_object()) return bad(child(path, "data"), "memory config must be an object");
     f = members(*d);
   }
-  MemoryConfigInfo m;
-  m.present = true;
   if (f.buffer_type != nullptr) {
     auto v = parse_enum(EnumKind::buffer_type, *f.buffer_type);
-    if (!v) return bad(child(path, "buffer_type"), "unknown buffer type " + json_excerpt(*f.buffer_type));
-    m.buffer_type = *v;
+    if (!v) return bad(child(out.fields_path(path), "buffer_type"), "unknown buffer type " + json_excerpt(*f.buffer_type));
+    out.buffer_type = *v;
   }
   if (f.memory_layout != nullptr) {
     auto v = parse_enum(EnumKind::memory_layout, *f.memory_layout);
-    if (!v) return bad(child(path, "memory_layout"), "unsupported memory layout " + json_excerpt(*f.memory_layout));
-    m.memory_layout = *v;
+    if (!v)
+      return bad(child(out.fields_path(path), "memory_layout"),
+                 "unsupported memory layout " + json_excerpt(*f.memory_layout));
+    out.memory_layout = *v;
   }
   if (given(f.shard_spec)) {
-    auto s = parse_shard_spec(*f.shard_spec, child(path, "shard_spec"), false);
-    if (!s) return s.error();
-    m.shard = s.value();
+    out.shard_spec = f.shard_spec;
   } else if (given(f.nd_shard_spec)) {
-    auto s = parse_shard_spec(*f.nd_shard_spec, child(path, "nd_shard_spec"), true);
+    out.shard_spec = f.nd_shard_spec;
+    out.nd = true;
+  }
+  return std::nullopt;
+}
+
+Result<MemoryConfigInfo> parse_memory_config(const json& j, std::string_view path) {
+  MemoryConfigFields f;
+  if (auto e = read_memory_config_fields(j, path, f)) return *e;
+  MemoryConfigInfo m;
+  m.present = true;
+  m.buffer_type = f.buffer_type;
+  m.memory_layout = f.memory_layout;
+  if (f.shard_spec != nullptr) {
+    auto s = parse_shard_spec(*f.shard_spec, child(f.fields_path(path), f.shard_key()), f.nd);
     if (!s) return s.error();
     m.shard = s.value();
   }

@@ -17,6 +17,7 @@
 
 #include "sweep/json_stream.hpp"
 #include "spec/bindings.hpp"
+#include "spec/memory_config.hpp"
 #include "sweep/py_expr.hpp"
 #include "torp/encoder.hpp"
 #include "torp/log.hpp"
@@ -86,36 +87,24 @@ Result<json> shard_spec(const json& s, const char* shape_key) {
   return out;
 }
 
-/// A MemoryConfig in any sweep serialization ({"type","data"} wrapper with data as JSON string
-/// or object, enums as ints or names) in the dataset's form: enum names, only the fields the
-/// encoder reads (buffer_type, memory_layout, shard_spec {grid, shape, orientation}).
+/// A MemoryConfig in any sweep serialization ({"type","data"} wrapper with data as JSON or Python
+/// text or an object, enums as ints or names), read by the query path's reader, in the dataset's
+/// form: enum names, only the fields the encoder reads (buffer_type, memory_layout, shard_spec
+/// {grid, shape, orientation}).
 Result<json> memory_config(const json& v) {
-  json data = v;
-  if (v.is_object() && v.contains("data") && !v.contains("buffer_type")) {
-    data = v["data"];
-    if (data.is_string()) {
-      json parsed = json::parse(data.get<std::string>(), nullptr, false);
-      data = parsed.is_discarded() ? decode_sweep_value(data) : parsed;
-    }
-  }
-  if (!data.is_object()) return bad("memory config is not an object: " + json_excerpt(v));
+  MemoryConfigFields f;
+  if (auto e = read_memory_config_fields(v, "", f, decode_sweep_value))
+    return bad(e->message + (e->path.empty() ? "" : " (at " + e->path + ")"));
   json out;
-  for (auto [key, kind, what] : {std::tuple{"buffer_type", EnumKind::buffer_type, "buffer type"},
-                                 std::tuple{"memory_layout", EnumKind::memory_layout, "memory layout"}}) {
-    auto it = data.find(key);
-    if (it == data.end()) return bad(std::string("memory config has no ") + key);
-    auto name = enum_field(kind, *it, what);
-    if (!name) return name.error();
-    out[key] = name.value();
+  for (auto [key, kind, value] : {std::tuple{"buffer_type", EnumKind::buffer_type, f.buffer_type},
+                                  std::tuple{"memory_layout", EnumKind::memory_layout, f.memory_layout}}) {
+    if (value < 0) return bad(std::string("memory config has no ") + key);
+    out[key] = enum_name(kind, value);
   }
-  if (auto s = data.find("shard_spec"); s != data.end() && !s->is_null()) {
-    auto spec = shard_spec(*s, "shape");
+  if (f.shard_spec != nullptr) {
+    auto spec = shard_spec(*f.shard_spec, f.nd ? "shard_shape" : "shape");
     if (!spec) return spec.error();
-    out["shard_spec"] = spec.value();
-  } else if (auto nd = data.find("nd_shard_spec"); nd != data.end() && !nd->is_null()) {
-    auto spec = shard_spec(*nd, "shard_shape");
-    if (!spec) return spec.error();
-    out["nd_shard_spec"] = spec.value();
+    out[f.shard_key()] = spec.value();
   }
   return out;
 }

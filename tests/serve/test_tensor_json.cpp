@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "spec/memory_config.hpp"
 #include "support/fixtures.hpp"
 #include "torp/tensor.hpp"
 
@@ -83,6 +84,51 @@ TEST(TensorJson, MemoryConfigSweepWrapperWithStringData) {
   auto n = parse_memory_config(named, "/m");
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n.value().buffer_type, 0);
+}
+
+TEST(TensorJson, MemoryConfigFieldsReaderSharedWithTheSweepImport) {
+  // Wrapper data that is text but not JSON: an error at <path>/data, unless a decoder reads it (the
+  // sweep import decodes Python literals).
+  json py = {{"type", "ttnn.MemoryConfig"}, {"data", "{'buffer_type': 'L1', 'memory_layout': 'HEIGHT_SHARDED'}"}};
+  MemoryConfigFields f;
+  auto e = read_memory_config_fields(py, "/m", f);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, ErrorCode::invalid_argument);
+  EXPECT_EQ(e->path, "/m/data");
+  EXPECT_EQ(e->message, "memory config data is not valid JSON");
+  const DecodeText decode = [](const json&) {
+    return json{{"buffer_type", "L1"},
+                {"memory_layout", "HEIGHT_SHARDED"},
+                {"shard_spec", nullptr},
+                {"nd_shard_spec", {{"grid", json::array()}, {"shard_shape", {32, 64}}}}};
+  };
+  MemoryConfigFields g;
+  EXPECT_FALSE(read_memory_config_fields(py, "/m", g, decode).has_value());
+  EXPECT_EQ(g.buffer_type, 1);
+  EXPECT_EQ(g.memory_layout, 2);
+  EXPECT_TRUE(g.wrapped);
+  ASSERT_NE(g.shard_spec, nullptr);  // a null shard_spec is absent: the nd_shard_spec is the one given
+  EXPECT_TRUE(g.nd);
+  EXPECT_EQ((*g.shard_spec)["shard_shape"], json({32, 64}));
+  EXPECT_EQ(g.fields_path("/m"), "/m/data");
+  // An unknown enum names its field below the wrapper's data, the same error parse_memory_config gives.
+  json unknown = {{"type", "x"}, {"data", {{"buffer_type", "L7"}, {"memory_layout", "INTERLEAVED"}}}};
+  MemoryConfigFields h;
+  auto u = read_memory_config_fields(unknown, "/m", h);
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->path, "/m/data/buffer_type");
+  EXPECT_EQ(u->message, "unknown buffer type \"L7\"");
+  auto p = parse_memory_config(unknown, "/m");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().path, u->path);
+  EXPECT_EQ(p.error().message, u->message);
+  // Absent enums stay -1: queries may leave them out, the sweep import requires them.
+  MemoryConfigFields k;
+  EXPECT_FALSE(read_memory_config_fields(json::object(), "/m", k).has_value());
+  EXPECT_EQ(k.buffer_type, -1);
+  EXPECT_EQ(k.memory_layout, -1);
+  EXPECT_EQ(k.shard_spec, nullptr);
+  EXPECT_FALSE(k.wrapped);
 }
 
 TEST(TensorJson, ShardGridCountsCoresOverSeveralRanges) {

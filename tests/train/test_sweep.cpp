@@ -232,6 +232,26 @@ TEST(SweepImport, EraAAndEraCVectorsWithR3Results) {
   EXPECT_TRUE(a.data.header["tt_metal_commit"].is_null());
 }
 
+TEST(SweepImport, MemoryConfigsAreReadByTheQueryPathsReader) {
+  // The sweep import reads a MemoryConfig with the reader parse_memory_config uses (one reader,
+  // src/spec/memory_config.hpp): the {"type", "data"} wrapper, enums by integer or name, errors
+  // naming the field's JSON pointer; it also decodes wrapper data written as a Python literal.
+  const fs::path dir = torp::test::temp_dir("sweep_memory_config");
+  json vectors = read_json(sweep("vectors_era_a.json"));
+  vectors["4dim"][kH1]["input_a_memory_config"]["data"] =
+      "{'buffer_type': 0, 'created_with_nd_shard_spec': False, 'memory_layout': 0}";
+  vectors["2dim"][kH3]["input_a_memory_config"]["data"] = R"({"buffer_type": 7, "memory_layout": 0})";
+  std::ofstream(dir / "vectors.json") << vectors.dump(1);
+  Import i;
+  i.data = torp::import_sweep(dir / "vectors.json", {sweep("results_r3.json")}, read_json(source("ops/exp.json")),
+                              read_json(source("devices/wormhole_n300.json")), {}, &i.report);
+  EXPECT_EQ(rows_of(i.data), (std::vector<Row>{{"4dim", kH1, kArgs1, 1890}}));
+  EXPECT_EQ(drops(i.report), expected_drops({{"not_pass", 1}, {"bad_args", 1}}));
+  EXPECT_NE(example(i.report, SweepDrop::bad_args).find("unknown buffer type 7 (at /data/buffer_type)"), std::string::npos)
+      << example(i.report, SweepDrop::bad_args);
+  fs::remove_all(dir);
+}
+
 TEST(SweepImport, JoinsByInputHashNotByPosition) {
   // Records in reverse vector order whose suite_name / vector_id are shifted (copied from the
   // header by position): a positional join would give every vector another vector's duration.
