@@ -12,10 +12,11 @@ A body longer than the limit passes only when the comment block directly above t
 
     // Long because: <why splitting it would hurt more than the length does>
 
-Usage: check_function_length.py [--root DIR] [--limit N] [--list] [--skip FILE]... [PATH...]
+Usage: check_function_length.py [--root DIR] [--limit N] [--list] [--skip FILE:FUNCTION]... [PATH...]
   PATH...  files or directories to scan instead of the default folders (relative to --root)
   --list   also print the long functions that carry a reason
-  --skip   leave FILE out (relative to --root)
+  --skip   do not fail on FUNCTION of FILE (relative to --root; listed as skipped), e.g. while
+           another change splits it
 Exit status: 0 when every long function has a reason, 1 otherwise, 2 on a usage error.
 Python 3 standard library only.
 """
@@ -254,26 +255,35 @@ def main(argv: list[str]) -> int:
                     help="repository root (default: this script's parent folder)")
     ap.add_argument("--limit", type=int, default=80, help="longest body allowed without a reason (lines)")
     ap.add_argument("--list", action="store_true", help="also list the long functions that have a reason")
-    ap.add_argument("--skip", action="append", default=[], metavar="FILE",
-                    help="do not check FILE (repeatable; for a file whose split is in progress elsewhere)")
+    ap.add_argument("--skip", action="append", default=[], metavar="FILE:FUNCTION",
+                    help="do not fail on this function (repeatable; for a split in progress elsewhere)")
     ap.add_argument("paths", nargs="*", help="files or folders to scan (default: src cli include python)")
     args = ap.parse_args(argv)
     root = os.path.normpath(args.root)
     paths = args.paths or [d for d in DEFAULT_DIRS if os.path.isdir(os.path.join(root, d))]
-    skip = {os.path.normpath(f) for f in args.skip}
-    files = [f for f in source_files(root, paths) if os.path.normpath(f) not in skip]
+    skip = set()
+    for item in args.skip:
+        file, sep, function = item.rpartition(":")
+        if not sep or not file or not function:
+            print(f"check_function_length: --skip wants FILE:FUNCTION, got '{item}'", file=sys.stderr)
+            return 2
+        skip.add((os.path.normpath(file), function))
+    files = source_files(root, paths)
     if not files:
         print("check_function_length: no C++ files found under " + ", ".join(paths), file=sys.stderr)
         return 2
     failures = 0
     justified = 0
+    skipped = []
     for rel in files:
         with open(os.path.join(root, rel), encoding="utf-8", errors="replace") as fh:
             text = fh.read()
         for f in functions_in(rel, text):
             if f.length <= args.limit:
                 continue
-            if f.reason:
+            if (os.path.normpath(f.path), f.name) in skip:
+                skipped.append(f"{f.path}:{f.start_line}: {f.name}: {f.length} lines")
+            elif f.reason:
                 justified += 1
                 if args.list:
                     print(f"{f.path}:{f.start_line}: {f.name}: {f.length} lines, allowed: {f.reason}")
@@ -281,9 +291,10 @@ def main(argv: list[str]) -> int:
                 failures += 1
                 print(f"{f.path}:{f.start_line}: {f.name}: {f.length} lines (limit {args.limit}); split it, or say "
                       f"why not in a comment directly above it: // {MARKER} ...")
-    skipped = f", {len(skip)} file(s) skipped: " + ", ".join(sorted(skip)) if skip else ""
+    for line in skipped:
+        print(f"{line} (skipped)")
     print(f"check_function_length: {len(files)} files, {failures} function(s) over {args.limit} lines without a "
-          f"reason, {justified} with one{skipped}")
+          f"reason, {justified} with one, {len(skipped)} skipped")
     return 1 if failures else 0
 
 
