@@ -239,124 +239,12 @@ std::vector<ServedAnswer> serve_configurations(const ModelFile& model, const std
 
 namespace {
 
-/// The domain of each configuration's answer, by the model file's rules (the served answer
-/// carries none yet): its own encoding, memory lookups and input_range; also its runtimes
-/// (unused, equal to the served ones).
-std::vector<double> domains_by_encoder(const ModelFile& model, const std::vector<Configuration>& configs,
-                                           std::vector<bool>* memory_hit, std::vector<int>* domain) {
-  Encoder enc(model.op_spec, model.device);
-  std::vector<ExprId> features, applies, requires_, base_terms;
-  // Residual memory (as the predictor serves it: no leave-one-out). Network input j is an op-spec
-  // feature, or memory slot 2 * lookup + (0 mean | 1 found) when memory_slot[j] >= 0.
-  std::vector<int> memory_slot;
-  std::vector<std::vector<ExprId>> lookup_keys;
-  std::map<std::vector<double>, double> memory_mean;
-  if (model.memory) {
-    for (const auto& l : model.memory->lookups) {
-      lookup_keys.emplace_back();
-      for (const auto& k : l.key) lookup_keys.back().push_back(enc.feature(k));
-    }
-    for (const auto& e : model.memory->entries) memory_mean.emplace(e.key, e.mean);
-  }
-  for (const auto& f : model.features) {
-    int slot = -1;
-    if (model.memory && f.rfind(kMemoryFeaturePrefix, 0) == 0)
-      for (std::size_t l = 0; l < model.memory->lookups.size(); ++l) {
-        const std::string base = kMemoryFeaturePrefix + model.memory->lookups[l].name;
-        if (f == base + ".mean") slot = static_cast<int>(2 * l);
-        if (f == base + ".found") slot = static_cast<int>(2 * l + 1);
-      }
-    memory_slot.push_back(slot);
-    features.push_back(slot < 0 ? enc.feature(f) : ExprId{-1});
-  }
-  if (memory_hit) memory_hit->assign(configs.size(), false);
-  if (domain) domain->assign(configs.size(), -1);
-  for (const auto& e : model.applies_when) applies.push_back(enc.compile(e));
-  for (const auto& r : model.requires_) requires_.push_back(enc.compile(r.expr));
-  ExprId base_group = -1;
-  if (model.baseline) {
-    for (const auto& t : model.baseline->features) base_terms.push_back(enc.feature(t));
-    if (!model.baseline->group.empty()) base_group = enc.feature(model.baseline->group);
-  }
-  std::vector<double> inv_std;
-  for (double s : model.stddev) inv_std.push_back(1.0 / s);
-
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  std::vector<double> out(configs.size(), nan);
-  Bindings b;
-  std::vector<double> x(features.size()), terms(base_terms.size()), mkey, mem(2 * lookup_keys.size());
-  auto all_nonzero = [&](const std::vector<ExprId>& ids) {
-    for (ExprId id : ids) {
-      auto r = enc.eval(id, b);
-      if (!r || r.value() == 0.0) return false;
-    }
-    return true;
-  };
-  for (std::size_t i = 0; i < configs.size(); ++i) {
-    if (enc.bind(configs[i].args, b) || !all_nonzero(applies) || !all_nonzero(requires_)) continue;
-    bool ok = true, hit = false, seen = false;
-    for (std::size_t l = 0; l < lookup_keys.size() && ok; ++l) {
-      mkey.resize(lookup_keys[l].size());
-      ok = !enc.eval_all(lookup_keys[l], b, mkey);
-      auto it = memory_mean.find(mkey);
-      mem[2 * l] = it == memory_mean.end() ? 0.0 : it->second;
-      mem[2 * l + 1] = it == memory_mean.end() ? 0.0 : 1.0;
-      hit = hit || it != memory_mean.end();
-      seen = seen || (it != memory_mean.end() && model.memory->lookups[l].seen);
-    }
-    if (!ok) continue;
-    for (std::size_t j = 0; j < features.size() && ok; ++j) {
-      if (memory_slot[j] >= 0) {
-        x[j] = mem[static_cast<std::size_t>(memory_slot[j])];
-        continue;
-      }
-      auto v = enc.eval(features[j], b);
-      ok = v.ok();
-      if (ok) x[j] = v.value();
-    }
-    if (!ok) continue;
-    if (memory_hit) (*memory_hit)[i] = hit;
-    bool finite = true, inside = true;
-    for (std::size_t j = 0; j < x.size(); ++j) {
-      finite = finite && std::isfinite(x[j]);
-      if (model.input_range) {
-        const auto& r = (*model.input_range)[j];
-        if (memory_slot[j] < 0 && (x[j] < r[0] || x[j] > r[1])) inside = false;
-        x[j] = std::clamp(x[j], r[0], r[1]);
-      }
-      x[j] = (x[j] - model.mean[j]) * inv_std[j];
-    }
-    if (!finite) continue;
-    double o = 0.0;
-    for (const auto& net : model.ensemble) o += forward(net, x);
-    o = model.ensemble.empty() ? 0.0 : o / static_cast<double>(model.ensemble.size());  // analytical: the law
-    if (model.correction_limit) o = std::clamp(o, (*model.correction_limit)[0], (*model.correction_limit)[1]);
-    double runtime = o;
-    if (model.transform == TargetTransform::log) {
-      runtime = std::exp(o);
-      if (model.baseline) {
-        if (enc.eval_all(base_terms, b, terms)) continue;
-        const Baseline::Group* g = &model.baseline->groups.front();
-        if (base_group >= 0) {
-          auto key = enc.eval(base_group, b);
-          if (!key) continue;
-          g = nullptr;
-          for (const auto& cand : model.baseline->groups)
-            if (cand.key == key.value()) g = &cand;
-          if (g == nullptr) continue;
-        }
-        double base = g->intercept;
-        for (std::size_t j = 0; j < terms.size(); ++j) base += g->coefficients[j] * terms[j];
-        if (!(base > 0.0) || !std::isfinite(base)) continue;
-        runtime *= base;
-      }
-    }
-    if (runtime > 0.0 && std::isfinite(runtime)) {
-      out[i] = runtime;
-      if (domain) (*domain)[i] = seen ? 0 : inside ? 1 : 2;
-    }
-  }
-  return out;
+/// The served answer's domain as a number: 0 seen, 1 inside (also a model without input ranges:
+/// domain unknown or analytical), 2 outside, -1 not served.
+int domain_number(const ServedAnswer& a) {
+  if (std::isnan(a.runtime_ns)) return -1;
+  if (a.domain == "seen") return 0;
+  return a.domain == "outside" ? 2 : 1;
 }
 
 }  // namespace
@@ -399,9 +287,8 @@ std::vector<double> predict_configurations(const ModelFile& model, const std::ve
     for (const auto& a : served) memory_hit->push_back(a.memory_found);
   }
   if (domain) {
-    domains_by_encoder(model, configs, nullptr, domain);
-    for (std::size_t i = 0; i < out.size(); ++i)
-      if (std::isnan(out[i])) (*domain)[i] = -1;
+    domain->clear();
+    for (const auto& a : served) domain->push_back(domain_number(a));
   }
   return out;
 }
@@ -490,10 +377,8 @@ Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const Eva
   for (const auto& a : e.served) {
     e.predicted.push_back(a.runtime_ns);
     memory_hit.push_back(a.memory_found);
+    e.domain.push_back(domain_number(a));
   }
-  domains_by_encoder(model, e.configs, nullptr, &e.domain);
-  for (std::size_t i = 0; i < e.predicted.size(); ++i)
-    if (std::isnan(e.predicted[i])) e.domain[i] = -1;
   e.metrics = split_metrics(e.predicted, e.configs, e.split, e.plausibility.plausible,
                             model.memory ? &memory_hit : nullptr);
   e.intervals = interval_metrics(e, e.split.test);

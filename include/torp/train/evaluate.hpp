@@ -79,9 +79,9 @@ std::vector<ServedAnswer> serve_configurations(const ModelFile& model, const std
 
 /// serve_configurations()'s runtimes; with `memory_hit`, per configuration whether any memory
 /// lookup found an entry (false without a memory or without a prediction).
-/// With `domain`, it receives per configuration the answer's domain by the model file's rules
-/// (0 seen: a lookup marked seen found an entry; 1 inside: every non-memory input within
-/// input_range, or no input_range; 2 outside), -1 without a prediction.
+/// With `domain`, it receives per configuration the served answer's domain as a number (0 seen:
+/// a lookup marked seen found an entry; 1 inside: every non-memory input within input_range, or
+/// no input_range; 2 outside), -1 without a prediction.
 std::vector<double> predict_configurations(const ModelFile& model, const std::vector<Configuration>& configs,
                                            std::vector<bool>* memory_hit = nullptr, std::vector<int>* domain = nullptr);
 
@@ -156,7 +156,7 @@ struct Evaluation {
   PlausibilityResult plausibility;     ///< the model's op-spec rule, fitted on the training part
   std::vector<ServedAnswer> served;    ///< per configuration, as the Predictor answers
   std::vector<double> predicted;       ///< per configuration, served[i].runtime_ns
-  std::vector<int> domain;             ///< per configuration: 0 seen, 1 inside, 2 outside, -1 not served
+  std::vector<int> domain;             ///< per configuration, served[i].domain: 0 seen, 1 inside, 2 outside, -1 not served
   nlohmann::json metrics;              ///< split_metrics()
   nlohmann::json intervals;            ///< interval_metrics() of the test part
   std::vector<double> baseline;        ///< per configuration, baseline_predictions()
