@@ -245,6 +245,7 @@ TEST(ReportGroups, InputHashAndSuiteAppearInTheWorstErrorTables) {
 TEST(ReportGroups, ImplausibleLabelsAreListedWithTheirHash) {
   ModelFile m = hand_model();
   m.op_spec = test::tiny_exp_model().op_spec;  // the exp plausibility rule: within 2x of the group's law
+  m.op_spec.erase("report");                    // groups by default, without the spec's report block
   Dataset d = hand_dataset(hand_model());
   Dataset more = d;
   for (auto& r : more.rows) {  // the same configurations in a second batch makes each group fit
@@ -320,10 +321,10 @@ TEST(ReportGroups, EvalCommandWritesTheJsonReport) {
   EXPECT_NE(read_file(dir / "log.txt").find("baseline alone"), std::string::npos);
   EXPECT_NE(read_file(dir / "r.html").find("By dtype"), std::string::npos);
 
-  // --groups: the groups of a file {"groups": [...]} (the repository's example for exp).
+  // --groups: the groups of another op spec (the repository's exp spec and its report block).
   const std::string with_file = std::string(TORP_CLI_PATH) + " eval --all --model '" + (dir / "m.json").string() +
                                 "' --dataset '" + (dir / "d.jsonl").string() + "' --groups '" +
-                                (test::source_dir() / "examples/report_groups/exp.json").string() + "' --json '" +
+                                (test::source_dir() / "ops/exp.json").string() + "' --json '" +
                                 (dir / "g.json").string() + "' > '" + (dir / "log.txt").string() + "' 2>&1";
   ASSERT_EQ(std::system(with_file.c_str()), 0) << read_file(dir / "log.txt");
   const json g = json::parse(read_file(dir / "g.json"))["comparison"]["groups"];
