@@ -97,9 +97,9 @@ int run(CLI::App& root, int argc, char** argv) {
 
 nlohmann::json read_json_file(const std::string& file, const char* what) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw TorpError(ErrorCode::io, std::string("cannot read ") + what + " " + file);
+  if (!in) throw TorpError(ErrorCode::io, std::string("cannot read the ") + what, "", file);
   auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded()) throw TorpError(ErrorCode::io, std::string(what) + " " + file + " is not valid JSON");
+  if (j.is_discarded()) throw TorpError(ErrorCode::io, std::string("the ") + what + " is not valid JSON", "", file);
   return j;
 }
 

@@ -9,6 +9,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include "torp/error.hpp"
+
 namespace torp::cli {
 
 /// Exit codes of the torp command (documented in `torp --help`).
@@ -39,8 +41,20 @@ void error(const std::string& command, const std::string& message);
 /// command line gives exit 2, any exception a command throws is reported with error() and gives 1.
 int run(CLI::App& root, int argc, char** argv);
 
-/// Read a JSON file (op spec, device, config); TorpError(io) naming `what` and the file.
+/// Read a JSON file (op spec, device, config); TorpError(io) naming `what`, with the file in its `file`.
 nlohmann::json read_json_file(const std::string& file, const char* what);
+
+/// Run `f`; an op_spec error that names no file (the op spec was read from `op_spec_file` and
+/// handed over as JSON) gets that file.
+template <class F>
+decltype(auto) with_op_spec_file(const std::string& op_spec_file, F&& f) {
+  try {
+    return f();
+  } catch (const TorpError& e) {
+    if (e.error().code != ErrorCode::op_spec) throw;
+    throw TorpError(in_file(e.error(), op_spec_file));
+  }
+}
 
 /// CLI11 check: the path is not a directory (a missing file is reported when it is opened).
 inline const CLI::Validator kNotDirectory(

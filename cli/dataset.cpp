@@ -62,9 +62,11 @@ int import_csv(const ImportCsvCli& c) {
 /// An op spec or device description: a JSON file, or a name looked up among the *.json files of
 /// `dir` (default: share/torp/<kind> next to the models, else ./<kind>) by their "op" (also its
 /// short form and aliases) or "name", or their file name.
+/// `file` receives the file it was read from.
 json find_description(const std::string& value, const std::string& kind, const std::optional<std::string>& dir,
-                      const char* what) {
+                      const char* what, std::string& file) {
   namespace fs = std::filesystem;
+  file = value;
   if (value.find('/') != std::string::npos || (value.size() > 5 && value.substr(value.size() - 5) == ".json") ||
       fs::is_regular_file(value))
     return read_json_file(value, what);
@@ -91,7 +93,10 @@ json find_description(const std::string& value, const std::string& kind, const s
     if (kind == "devices" && j.contains("name") && j["name"].is_string()) names.push_back(j["name"]);
     std::string wanted = kind == "ops" ? canonical_op_name(value) : value;
     for (const std::string& n : names)
-      if (n == value || n == wanted) return j;
+      if (n == value || n == wanted) {
+        file = f.string();
+        return j;
+      }
   }
   throw TorpError(ErrorCode::io, std::string("no ") + what + " '" + value + "' in " + d.string() +
                                      " (give a file, or --" + kind + " DIR)");
@@ -169,8 +174,9 @@ int from_sweep(const FromSweepCli& c) {
   if (c.source) opt.origin = *c.source;
   std::vector<std::filesystem::path> results;
   for (const auto& r : c.results) results.emplace_back(r);
-  const json spec = find_description(c.op, "ops", c.ops, "op spec");
-  const json device = find_description(c.device, "devices", c.devices, "device description");
+  std::string spec_file, device_file;
+  const json spec = find_description(c.op, "ops", c.ops, "op spec", spec_file);
+  const json device = find_description(c.device, "devices", c.devices, "device description", device_file);
 
   set_log_callback([](LogLevel level, std::string_view message) {
     if (level >= LogLevel::info) std::cerr << "torp dataset: " << message << "\n";
@@ -178,7 +184,7 @@ int from_sweep(const FromSweepCli& c) {
   SweepImportReport rep;
   SweepDataset d;
   try {
-    d = import_sweep(c.vectors, results, spec, device, opt, &rep);
+    d = with_op_spec_file(spec_file, [&] { return import_sweep(c.vectors, results, spec, device, opt, &rep); });
   } catch (...) {
     set_log_callback(nullptr);
     throw;

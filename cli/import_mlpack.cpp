@@ -160,7 +160,7 @@ int import_command(const ImportCli& c) {
   const json entry = config_entry(c);
   const json arch = value_or_null(entry, "architecture_config");
   o.hidden = hidden_widths(c, arch);
-  const auto inputs = recipe_feature_count(o.op_spec, o.recipe);
+  const auto inputs = with_op_spec_file(c.op_spec, [&] { return recipe_feature_count(o.op_spec, o.recipe); });
   if (const json size = value_or_null(arch, "input_size"); inputs && !size.is_null() && size != json(*inputs))
     throw TorpError(ErrorCode::op_spec, *c.config + " gives " + *c.config_name + " " + size.dump() +
                                             " inputs, but recipe \"" + o.recipe + "\" of " + c.op_spec +
@@ -174,7 +174,7 @@ int import_command(const ImportCli& c) {
     error("import-mlpack", out.string() + " exists; pass --force to replace it");
     return kExitFailure;
   }
-  ModelFile m = import_mlpack(c.model, c.scaler, o);
+  ModelFile m = with_op_spec_file(c.op_spec, [&] { return import_mlpack(c.model, c.scaler, o); });
   save_model(m, out, c.force);
   std::string shape = std::to_string(m.features.size());
   for (int h : o.hidden) shape += " -> " + std::to_string(h);

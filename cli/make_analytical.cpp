@@ -52,7 +52,8 @@ int make_analytical_command(const MakeAnalyticalCli& c) {
   for (const auto& device_file : c.devices) {
     const nlohmann::json device = read_json_file(device_file, "device description");
     for (const auto& spec_file : c.specs) {
-      for (ModelFile& m : make_analytical_models(read_json_file(spec_file, "op spec"), device, spec_file, band)) {
+      const nlohmann::json spec = read_json_file(spec_file, "op spec");
+      for (ModelFile& m : with_op_spec_file(spec_file, [&] { return make_analytical_models(spec, device, spec_file, band); })) {
         m.priority = c.priority;
         const auto file = out_dir / (m.id + ".json");
         std::filesystem::create_directories(file.parent_path());

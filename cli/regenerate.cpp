@@ -58,7 +58,7 @@ int regenerate_command(const RegenerateCli& c) {
   set_log_callback([](LogLevel level, std::string_view m) {
     if (level >= LogLevel::warning) std::cerr << "torp regenerate: " << m << "\n";
   });
-  const RegenerateResult r = regenerate_files(in, spec, device, o);
+  const RegenerateResult r = with_op_spec_file(c.op_spec, [&] { return regenerate_files(in, spec, device, o); });
   set_log_callback(nullptr);
   std::cout << r.comparison.dump(2) << "\n";
   std::cerr << "torp regenerate: " << (r.replaced ? "replaced " : "kept ") << r.model_file.string() << "; report "

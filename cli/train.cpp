@@ -67,8 +67,9 @@ int train_command(TrainCli& c) {
   std::cerr << "torp train: reading " << opt.dataset_file << std::endl;
   const Dataset data = load_dataset(opt.dataset_file);
   const std::string sha = sha256_file(opt.dataset_file);
-  TrainReport r = train(data, read_json_file(c.op_spec, "op spec"), read_json_file(c.device, "device description"),
-                        opt, sha);
+  const nlohmann::json spec = read_json_file(c.op_spec, "op spec");
+  const nlohmann::json device = read_json_file(c.device, "device description");
+  TrainReport r = with_op_spec_file(c.op_spec, [&] { return train(data, spec, device, opt, sha); });
   save_model(r.model, out, c.force);
   std::cerr << "torp train: wrote " << out << " (model " << r.model.id << ", " << r.model.ensemble.size()
             << " network(s), hidden " << r.model.provenance["hyperparameters"]["hidden"].dump() << ") in "

@@ -28,7 +28,7 @@ namespace {
 /// the module is imported (not lazily, where two threads could race for the GIL and the guard)
 /// and never released: they must outlive static destruction, which runs after the interpreter.
 struct Types {
-  py::object error;       ///< error(code, message, path) -> TorpError subclass instance
+  py::object error;       ///< error(code, message, path, file, line, column) -> TorpError subclass instance
   py::object prediction;  ///< Prediction(runtime_ns, model, interval_ns, domain, outside, ignored, interval_note)
   py::object outside;     ///< OutsideInput(feature, value, trained)
 };
@@ -41,7 +41,7 @@ const Types& types() {
 }
 
 py::object error_object(const torp::Error& e) {
-  return types().error(std::string(torp::to_string(e.code)), e.message, e.path);
+  return types().error(std::string(torp::to_string(e.code)), e.message, e.path, e.file, e.line, e.column);
 }
 
 [[noreturn]] void raise(const torp::Error& e) {
@@ -275,18 +275,19 @@ py::list models(const torp::Predictor& p) {
 
 /// The JSON Lines protocol of `torp predict` on this process's stdin/stdout (or `file`), with the
 /// GIL released. Raises the package's TorpError subclass if the models or the input cannot be read.
-void answer_json_lines(const std::string& models_dir, const std::optional<std::string>& file, unsigned threads) {
+void answer_json_lines(const std::vector<std::string>& models_dirs, const std::optional<std::string>& file,
+                       unsigned threads, std::size_t max_line_bytes) {
   std::optional<torp::Error> failure;
   {
     py::gil_scoped_release release;
     int in = 0;
     try {
-      const torp::Predictor predictor{std::filesystem::path(models_dir)};
+      const torp::Predictor predictor{std::vector<std::filesystem::path>(models_dirs.begin(), models_dirs.end())};
       if (file) {
         in = ::open(file->c_str(), O_RDONLY | O_CLOEXEC);
-        if (in < 0) throw torp::TorpError(torp::ErrorCode::io, "cannot open " + *file + ": " + std::strerror(errno));
+        if (in < 0) throw torp::TorpError(torp::ErrorCode::io, std::string("cannot open: ") + std::strerror(errno), "", *file);
       }
-      torp::answer_json_lines(predictor, in, stdout, torp::JsonLinesOptions{threads});
+      torp::answer_json_lines(predictor, in, stdout, torp::JsonLinesOptions{threads, max_line_bytes});
     } catch (const torp::TorpError& e) {
       failure = e.error();
     }
@@ -312,8 +313,11 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("model_dir") = py::none(),
       "model_dir, else $TORP_MODELS, else <prefix>/share/torp/models next to this module, else ./models.");
-  m.def("answer_json_lines", &answer_json_lines, py::arg("models_dir"), py::arg("file") = py::none(),
-        py::arg("threads") = 0u, "Answer JSON Lines queries from stdin (or file) on stdout, as `torp predict`.");
+  m.attr("DEFAULT_MAX_LINE_BYTES") = torp::JsonLinesOptions::kDefaultMaxLineBytes;
+  m.def("answer_json_lines", &answer_json_lines, py::arg("models_dirs"), py::arg("file") = py::none(),
+        py::arg("threads") = 0u, py::arg("max_line_bytes") = torp::JsonLinesOptions::kDefaultMaxLineBytes,
+        "Answer JSON Lines queries from stdin (or file) on stdout, as `torp predict`, with the models of\n"
+        "every directory of `models_dirs` (in order).");
   py::class_<torp::Predictor>(m, "Predictor")
       .def(py::init(&load), py::arg("models_dir"))
       .def("predict", &predict, py::arg("op"), py::arg("args"), py::arg("model") = py::none(),

@@ -35,8 +35,10 @@ using Progress = std::function<void(const std::string&)>;
 
 /// Runs `work` without the GIL; progress and the library's log go to `callback` (GIL taken per
 /// line; an exception raised by the callback is dropped, not thrown through C++ threads). A
-/// TorpError becomes the package's exception for its code.
-json run(const py::object& callback, const std::function<json(const Progress&)>& work) {
+/// TorpError becomes the package's exception for its code; an op_spec error that names no file
+/// gets `op_spec_file` (the op spec is read here and handed to the library as JSON).
+json run(const py::object& callback, const std::function<json(const Progress&)>& work,
+         const std::string& op_spec_file = {}) {
   Progress progress = [&callback](const std::string& line) {
     if (callback.is_none()) return;
     py::gil_scoped_acquire gil;
@@ -57,6 +59,8 @@ json run(const py::object& callback, const std::function<json(const Progress&)>&
       out = work(progress);
     } catch (const torp::TorpError& e) {
       failure = e.error();
+      if (failure->code == torp::ErrorCode::op_spec && !op_spec_file.empty())
+        failure = torp::in_file(std::move(*failure), op_spec_file);
     } catch (const std::exception& e) {
       failure = torp::Error{torp::ErrorCode::io, e.what(), ""};
     }
@@ -64,7 +68,8 @@ json run(const py::object& callback, const std::function<json(const Progress&)>&
   }
   if (failure) {
     py::object exc = py::module_::import("ttnn_op_runtime_predictor._types")
-                         .attr("error")(std::string(torp::to_string(failure->code)), failure->message, failure->path);
+                         .attr("error")(std::string(torp::to_string(failure->code)), failure->message, failure->path,
+                                        failure->file, failure->line, failure->column);
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
     throw py::error_already_set();
   }
@@ -73,9 +78,9 @@ json run(const py::object& callback, const std::function<json(const Progress&)>&
 
 json read_json(const std::string& file, const char* what) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw torp::TorpError(torp::ErrorCode::io, std::string("cannot read ") + what + " " + file);
+  if (!in) throw torp::TorpError(torp::ErrorCode::io, std::string("cannot read the ") + what, "", file);
   json j = json::parse(in, nullptr, false);
-  if (j.is_discarded()) throw torp::TorpError(torp::ErrorCode::io, std::string(what) + " " + file + " is not valid JSON");
+  if (j.is_discarded()) throw torp::TorpError(torp::ErrorCode::io, std::string("the ") + what + " is not valid JSON", "", file);
   return j;
 }
 
@@ -107,7 +112,8 @@ std::string from_sweep(const std::string& op_spec, const std::string& device, co
            d.save(out, force);
            rf.commit();
            return json::parse(report.dump());
-         })
+         },
+         op_spec)
       .dump();
 }
 
@@ -133,7 +139,8 @@ std::string train(const std::string& dataset, const std::string& op_spec, const 
            torp::save_model(r.model, out, force);
            return json{{"model", r.model.id}, {"op", r.model.op}, {"file", out}, {"metrics", r.metrics},
                        {"search", r.search}, {"wall_seconds", r.wall_seconds}};
-         })
+         },
+         op_spec)
       .dump();
 }
 
@@ -219,7 +226,8 @@ std::string regenerate(const std::string& op_spec, const std::string& device, co
            c["model_file"] = r.model_file.string();
            c["previous_file"] = r.previous_file.empty() ? json() : json(r.previous_file.string());
            return c;
-         })
+         },
+         op_spec)
       .dump();
 }
 

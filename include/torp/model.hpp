@@ -137,7 +137,8 @@ struct ModelFile {
   nlohmann::json provenance;              ///< device, tt_metal_commit, source_data, metrics, ...
 };
 
-/// Parse and validate a model document (format 1 or 2). `source` names it in messages (usually the file path).
+/// Parse and validate a model document (format 1 or 2). `source` becomes the errors' `file` (the file
+/// path; for a model built in memory, a description such as "model ID").
 /// Throws TorpError: model_version for a missing/unknown/future format_version, model_format for
 /// anything else (missing key, shape mismatch, non-finite number), each with its own message.
 ModelFile parse_model(const nlohmann::json& doc, const std::string& source);

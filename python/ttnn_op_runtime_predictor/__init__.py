@@ -12,7 +12,7 @@
     answers = p.predict_batch([{"op": "ttnn.exp", "args": {...}}, ...])   # never raises per item
 
 Tensors are dicts in the JSON tt-metal serializes (``ttsl::json::to_json``). Runtimes are in ns.
-Every failure raises a ``TorpError`` subclass with ``code``, ``message`` and ``path``.
+Every failure raises a ``TorpError`` subclass with ``code``, ``message``, ``path`` and ``file``.
 ``python -m ttnn_op_runtime_predictor`` is ``torp predict`` (JSON Lines in, JSON Lines out).
 """
 from ._core import __version__

@@ -8,25 +8,35 @@ from typing import Dict, NamedTuple, Optional, Tuple, Type
 
 
 class TorpError(Exception):
-    """A TORP error: ``code`` (stable id, e.g. ``"invalid_argument"``), ``message`` and ``path``.
+    """A TORP error: ``code`` (stable id, e.g. ``"invalid_argument"``), ``message``, ``path`` and ``file``.
 
-    ``path`` is the JSON pointer of the offending field in the query, e.g.
+    ``path`` is the JSON pointer of the offending field in the query or file, e.g.
     ``"/args/input_tensor/tensor_spec/logical_shape"``, or ``""`` when the error is not about one
-    field. ``str(error)`` reads ``"code: message (at path)"`` like the C++ library's messages.
-    Catch ``TorpError`` for any failure, or a subclass for one code.
+    field. ``file`` is the file the error is about (a model file, dataset, op spec, sweep file or
+    models directory), or ``""``; ``line`` and ``column`` locate it in that file when known (else 0).
+    ``str(error)`` reads ``"code: file:line:column: message (at path)"`` (the empty parts left out)
+    like the C++ library's messages. Catch ``TorpError`` for any failure, or a subclass for one code.
     """
 
     code = ""
 
-    def __init__(self, message: str, path: str = "", code: str = "") -> None:
-        super().__init__(message, path, code)
+    def __init__(self, message: str, path: str = "", code: str = "", file: str = "", line: int = 0,
+                 column: int = 0) -> None:
+        super().__init__(message, path, code, file, line, column)
         self.message = message
         self.path = path
+        self.file = file
+        self.line = line
+        self.column = column
         if code:
             self.code = code
 
     def __str__(self) -> str:
-        return f"{self.code}: {self.message}" + (f" (at {self.path})" if self.path else "")
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "") + (f":{self.column}" if self.line and self.column else "")
+            where += ": "
+        return f"{self.code}: {where}{self.message}" + (f" (at {self.path})" if self.path else "")
 
 
 class UnknownOpError(TorpError):
@@ -101,10 +111,12 @@ _CLASS_BY_CODE: Dict[str, Type[TorpError]] = {
                         DatasetError, TrainingError)}
 
 
-def error(code: str, message: str, path: str) -> TorpError:
+def error(code: str, message: str, path: str, file: str = "", line: int = 0, column: int = 0) -> TorpError:
     """The exception for an error code (a plain ``TorpError`` carrying ``code`` if it has no class)."""
     cls = _CLASS_BY_CODE.get(code)
-    return cls(message, path) if cls is not None else TorpError(message, path, code)
+    if cls is not None:
+        return cls(message, path, file=file, line=line, column=column)
+    return TorpError(message, path, code, file, line, column)
 
 
 class OutsideInput(NamedTuple):

@@ -23,6 +23,12 @@ std::string_view to_string(ErrorCode code) noexcept {
 std::string Error::describe() const {
   std::string s(to_string(code));
   s += ": ";
+  if (!file.empty()) {
+    s += file;
+    if (line > 0) s += ":" + std::to_string(line);
+    if (line > 0 && column > 0) s += ":" + std::to_string(column);
+    s += ": ";
+  }
   s += message;
   if (!path.empty()) {
     s += " (at ";
@@ -30,6 +36,15 @@ std::string Error::describe() const {
     s += ")";
   }
   return s;
+}
+
+Error in_file(Error e, std::string file, std::size_t line, std::size_t column) {
+  if (e.file.empty()) {
+    e.file = std::move(file);
+    e.line = line;
+    e.column = column;
+  }
+  return e;
 }
 
 }  // namespace torp

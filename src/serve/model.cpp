@@ -15,7 +15,7 @@ namespace {
 using json = nlohmann::json;
 
 [[noreturn]] void bad(const std::string& source, const std::string& path, const std::string& msg) {
-  throw TorpError(ErrorCode::model_format, source + ": " + msg, path);
+  throw TorpError(ErrorCode::model_format, msg, path, source);
 }
 
 const json& need(const json& j, const char* key, const std::string& source, const std::string& path) {
@@ -83,17 +83,17 @@ int format_version(const json& doc, const std::string& source) {
     bad(source, "/format", std::string("not a TORP model: \"format\" must be \"") + kModelFormat + "\"");
   auto ver = doc.find("format_version");
   if (ver == doc.end() || !ver->is_number_integer())
-    throw TorpError(ErrorCode::model_version, source + ": \"format_version\" must be an integer", "/format_version");
+    throw TorpError(ErrorCode::model_version, "\"format_version\" must be an integer", "/format_version", source);
   const bool is_newer = ver->is_number_unsigned() ? ver->get<std::uint64_t>() > kModelFormatVersion
                                                   : ver->get<std::int64_t>() > kModelFormatVersion;
   if (is_newer)
     throw TorpError(ErrorCode::model_version,
-                    source + ": format_version " + ver->dump() + " is newer than this TORP reads (" +
+                    "format_version " + ver->dump() + " is newer than this TORP reads (" +
                         std::to_string(kModelFormatVersion) + "); upgrade TORP",
-                    "/format_version");
+                    "/format_version", source);
   const std::int64_t v = ver->get<std::int64_t>();  // now within [min, kModelFormatVersion]
   if (v < 1)
-    throw TorpError(ErrorCode::model_version, source + ": unknown format_version " + ver->dump(), "/format_version");
+    throw TorpError(ErrorCode::model_version, "unknown format_version " + ver->dump(), "/format_version", source);
   return static_cast<int>(v);
 }
 
@@ -430,7 +430,7 @@ ModelFile parse_model(const json& doc, const std::string& source) {
 
 ModelFile load_model(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw TorpError(ErrorCode::io, "cannot open model file " + file.string());
+  if (!in) throw TorpError(ErrorCode::io, "cannot open the model file", "", file.string());
   std::ostringstream buffer;
   buffer << in.rdbuf();
   const std::string text = std::move(buffer).str();
@@ -441,8 +441,9 @@ ModelFile load_model(const std::filesystem::path& file) {
     for (const char* literal : {"NaN", "Infinity"})
       if (text.find(literal) != std::string::npos)
         throw TorpError(ErrorCode::model_format,
-                        file.string() + ": non-finite number (" + literal + ") in model file; weights must be finite");
-    throw TorpError(ErrorCode::model_format, file.string() + ": not valid JSON (" + e.what() + ")");
+                        std::string("non-finite number (") + literal + ") in model file; weights must be finite", "",
+                        file.string());
+    throw TorpError(ErrorCode::model_format, std::string("not valid JSON (") + e.what() + ")", "", file.string());
   }
   return parse_model(doc, file.string());
 }

@@ -14,14 +14,15 @@ namespace fs = std::filesystem;
 namespace {
 
 TorpError scan_error(const fs::path& p, const std::error_code& ec) {
-  return TorpError(ErrorCode::io, "cannot read models directory entry " + p.string() + ": " + ec.message());
+  return TorpError(ErrorCode::io, "cannot read this models directory entry: " + ec.message(), "", p.string());
 }
 
 /// The *.json files below `dir`, sorted; filesystem errors (a symlink loop, a permission) as TorpError.
 std::vector<fs::path> json_files(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw TorpError(ErrorCode::io, "model directory " + dir.string() + " does not exist (set --models DIR or TORP_MODELS)");
+    throw TorpError(ErrorCode::io, "the models directory does not exist (set --models DIR or TORP_MODELS)", "",
+                    dir.string());
   std::vector<fs::path> files;
   fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
   if (ec) throw scan_error(dir, ec);
@@ -48,12 +49,12 @@ bool is_torp_model(const nlohmann::json& doc) {
 
 std::vector<std::pair<fs::path, ModelFile>> load_model_dirs(const std::vector<fs::path>& dirs) {
   std::vector<std::pair<fs::path, ModelFile>> out;
-  std::string where;
+  std::string where;  // the directories as TORP_MODELS lists them
   for (const fs::path& dir : dirs) {
-    where += (where.empty() ? "" : ", ") + dir.string();
+    where += (where.empty() ? "" : ":") + dir.string();
     for (const fs::path& f : json_files(dir)) {
       std::ifstream in(f, std::ios::binary);
-      if (!in) throw TorpError(ErrorCode::io, "cannot open model file " + f.string());
+      if (!in) throw TorpError(ErrorCode::io, "cannot open the model file", "", f.string());
       std::ostringstream text;
       text << in.rdbuf();
       const nlohmann::json doc = parse_json(std::move(text).str());
@@ -68,12 +69,13 @@ std::vector<std::pair<fs::path, ModelFile>> load_model_dirs(const std::vector<fs
       try {
         out.emplace_back(f, parse_model(doc, f.string()));
       } catch (const nlohmann::json::exception& e) {  // a member of the wrong JSON type
-        throw TorpError(ErrorCode::model_format, f.string() + ": " + e.what());
+        throw TorpError(ErrorCode::model_format, e.what(), "", f.string());
       }
     }
   }
   if (out.empty())
-    throw TorpError(ErrorCode::io, "no TORP model in " + (where.empty() ? std::string("(no directory)") : where));
+    throw TorpError(ErrorCode::io, where.empty() ? "no models directory given" : "no TORP model in the models directory",
+                    "", where);
   return out;
 }
 

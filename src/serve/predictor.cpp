@@ -141,23 +141,34 @@ struct Predictor::Impl {
   std::vector<std::string> op_names;
   std::unordered_map<std::string, const CompiledModel*, NameHash, std::equal_to<>> by_id;
 
+  /// The encoder of a model's op spec; its errors' JSON paths are made relative to the model file.
+  static std::shared_ptr<Encoder> op_spec_encoder(const ModelFile& m) {
+    try {
+      return std::make_shared<Encoder>(m.op_spec, m.device);
+    } catch (const TorpError& e) {
+      Error err = e.error();
+      if (err.code == ErrorCode::op_spec) err.path.insert(0, "/op_spec");
+      throw TorpError(std::move(err));
+    }
+  }
+
   /// Compile one model and index it by id and op. `file` is "" for a model given in memory.
   void add(const ModelFile& m, const fs::path& file, std::map<std::string, std::shared_ptr<Encoder>>& encoders) {
-    const std::string source = file.empty() ? "model " + m.id : file.string();
+    const std::string source = file.empty() ? "model " + m.id : file.string();  // the errors' `file`
     std::unique_ptr<CompiledModel> cm;
     try {
       auto& enc = encoders[m.op_spec.dump() + '\n' + m.device.dump()];  // shared between models
-      if (!enc) enc = std::make_shared<Encoder>(m.op_spec, m.device);
+      if (!enc) enc = op_spec_encoder(m);
       cm = detail::compile_model(m, enc, file);
     } catch (const TorpError& e) {
-      throw TorpError(e.error().code, source + ": " + e.error().message, e.error().path);
+      throw TorpError(in_file(e.error(), source));
     } catch (const nlohmann::json::exception& e) {  // a wrongly typed member of the op spec
-      throw TorpError(ErrorCode::op_spec, source + ": malformed op spec: " + e.what(), "/op_spec");
+      throw TorpError(ErrorCode::op_spec, std::string("malformed op spec: ") + e.what(), "/op_spec", source);
     }
     if (auto it = by_id.find(m.id); it != by_id.end())
       throw TorpError(ErrorCode::model_format,
-                      source + ": duplicate model id \"" + m.id + "\" (also in " + it->second->info.file.string() + ")",
-                      "/id");
+                      "duplicate model id \"" + m.id + "\" (also in " + it->second->info.file.string() + ")", "/id",
+                      source);
     const std::string& op = cm->info.op;
     std::size_t op_index;
     if (const std::size_t* known = op_by_name.find(op)) {

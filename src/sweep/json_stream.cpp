@@ -58,7 +58,7 @@ const ByteClass kBytes;
 class FilterBuf : public std::streambuf {
  public:
   explicit FilterBuf(const fs::path& file) : f_(std::fopen(file.c_str(), "rb")) {
-    if (!f_) throw TorpError(ErrorCode::io, "cannot read " + file.string());
+    if (!f_) throw TorpError(ErrorCode::io, "cannot open the file", "", file.string());
     raw_.resize(kChunk + kCarry);
     for (auto& c : chunks_) {
       c.data.resize((kChunk + kCarry) * 4 / 3 + 16);
@@ -288,10 +288,9 @@ class ItemSax {
       std::sscanf(what.c_str() + p, "at line %zu, column %zu", &line, &column);
     std::size_t colon = what.find(": ", what.find("column"));
     std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
-    std::string where = path_.keys.empty() ? "" : " (in " + pointer_or_root() + ")";
-    throw TorpError(ErrorCode::dataset, file_ + ":" + std::to_string(line) + ":" +
-                                            std::to_string(buf_.file_column(line, column)) + ": invalid JSON: " +
-                                            detail + where);
+    // The JSON path is that of the value being read when the text went wrong.
+    throw TorpError(ErrorCode::dataset, "invalid JSON: " + detail, path_.keys.empty() ? "" : pointer_or_root(), file_,
+                    line, buf_.file_column(line, column));
   }
 
  /// Whether progress was reported (the file took more than a second).
@@ -305,7 +304,7 @@ class ItemSax {
     return p.empty() ? "/" : p;
   }
   [[noreturn]] void fail(const std::string& message) const {
-    throw TorpError(ErrorCode::dataset, file_ + ": " + pointer_or_root() + ": " + message);
+    throw TorpError(ErrorCode::dataset, message, pointer_or_root(), file_);
   }
   void feed(std::uint64_t tag, std::uint64_t v) {
     hash_ = mix(hash_ ^ (v * kMul + tag));
@@ -462,7 +461,7 @@ std::string JsonItemReader::read(const fs::path& file) const {
   std::istream in(&buf);
   ItemSax sax(*this, file.string(), buf);
   json::sax_parse(in, &sax);
-  if (buf.read_error()) throw TorpError(ErrorCode::io, "error reading " + file.string());
+  if (buf.read_error()) throw TorpError(ErrorCode::io, "error reading the file", "", file.string());
   if (on_progress && sax.reported_progress()) on_progress(buf.consumed());
   return buf.sha256();
 }

@@ -35,7 +35,7 @@ constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 Error bad(std::string msg) { return Error{ErrorCode::dataset, std::move(msg), {}}; }
 
 [[noreturn]] void malformed(const fs::path& file, const std::string& pointer, const std::string& message) {
-  throw TorpError(ErrorCode::dataset, file.string() + ": " + pointer + ": " + message);
+  throw TorpError(ErrorCode::dataset, message, pointer, file.string());
 }
 
 // ---- value normalization ---------------------------------------------------------------------

@@ -27,10 +27,10 @@ namespace fs = std::filesystem;
 
 std::string read_file(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw TorpError(ErrorCode::io, "cannot read " + file.string());
+  if (!in) throw TorpError(ErrorCode::io, "cannot open the file", "", file.string());
   std::ostringstream s;
   s << in.rdbuf();
-  if (in.bad()) throw TorpError(ErrorCode::io, "error reading " + file.string());
+  if (in.bad()) throw TorpError(ErrorCode::io, "error reading the file", "", file.string());
   return s.str();
 }
 
@@ -38,8 +38,7 @@ std::string read_file(const fs::path& file) {
 
 [[noreturn]] void fail_at(const std::string& file, std::size_t line, std::size_t col, const std::string& msg,
                           std::string path = {}) {
-  throw TorpError(ErrorCode::dataset,
-                  file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + msg, std::move(path));
+  throw TorpError(ErrorCode::dataset, msg, std::move(path), file, line, col);
 }
 
 /// 1-based column of "key" in a raw JSON line (1 if absent), to point errors at the field.
@@ -467,14 +466,14 @@ std::string sha256_hex(std::string_view bytes) {
 
 std::string sha256_file(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw TorpError(ErrorCode::io, "cannot read " + file.string());
+  if (!in) throw TorpError(ErrorCode::io, "cannot open the file", "", file.string());
   Sha256 h;
   std::array<char, 1 << 16> buf{};
   while (in) {
     in.read(buf.data(), buf.size());
     h.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<std::size_t>(in.gcount()));
   }
-  if (in.bad()) throw TorpError(ErrorCode::io, "error reading " + file.string());
+  if (in.bad()) throw TorpError(ErrorCode::io, "error reading the file", "", file.string());
   return h.hex();
 }
 
@@ -503,13 +502,13 @@ Dataset load_dataset(const fs::path& file) {
 
 void save_dataset(const Dataset& d, const fs::path& file, bool overwrite) {
   if (!d.header.is_object() && !d.header.is_null())
-    throw TorpError(ErrorCode::dataset, "cannot save " + file.string() + ": the header must be a JSON object");
+    throw TorpError(ErrorCode::dataset, "cannot save: the header must be a JSON object", "", file.string());
   const bool ids = std::any_of(d.rows.begin(), d.rows.end(),
                                [](const Measurement& m) { return !m.suite.empty() || !m.input_hash.empty(); });
   for (std::size_t i = 0; i < d.rows.size(); ++i)  // check before creating anything
     if (!d.rows[i].args.is_object())
-      throw TorpError(ErrorCode::dataset, "cannot save " + file.string() + ": row " + std::to_string(i + 1) +
-                                              " has no args object");
+      throw TorpError(ErrorCode::dataset, "cannot save: row " + std::to_string(i + 1) + " has no args object", "",
+                      file.string());
   DatasetWriter w(file, d.op, d.header, ids, overwrite);
   for (const Measurement& m : d.rows) w.add(w.row_prefix(m.args.dump(), m.suite, m.input_hash), m.runtime_ns);
   w.commit();
@@ -518,7 +517,7 @@ void save_dataset(const Dataset& d, const fs::path& file, bool overwrite) {
 DatasetWriter::DatasetWriter(const fs::path& file, const std::string& op, const json& header, bool with_sweep_ids,
                              bool overwrite)
     : file_(file, overwrite), path_(file.string()), with_ids_(with_sweep_ids) {
-  if (op.empty()) throw TorpError(ErrorCode::dataset, "cannot save " + path_ + ": the dataset has no op");
+  if (op.empty()) throw TorpError(ErrorCode::dataset, "cannot save: the dataset has no op", "", path_);
   file_.stream() << header_line(op, header, with_sweep_ids) << '\n';
 }
 
@@ -540,8 +539,9 @@ std::string DatasetWriter::row_prefix(std::string_view args_json, std::string_vi
 
 void DatasetWriter::add(std::string_view row_prefix, double runtime_ns) {
   if (!std::isfinite(runtime_ns) || runtime_ns <= 0)
-    throw TorpError(ErrorCode::dataset, "cannot save " + path_ + ": row " + std::to_string(rows_ + 1) +
-                                            " has a non-positive or non-finite runtime");
+    throw TorpError(ErrorCode::dataset,
+                    "cannot save: row " + std::to_string(rows_ + 1) + " has a non-positive or non-finite runtime", "",
+                    path_);
   number_.clear();
   append_runtime(number_, runtime_ns);
   number_ += "}\n";

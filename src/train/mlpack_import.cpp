@@ -27,7 +27,7 @@ constexpr std::size_t kMatrixHeader = 24;   // uint64 n_rows, uint64 n_cols, uin
 constexpr std::size_t kParameterTrailer = 16;  // bytes after the parameter matrix in an FFN archive
 
 [[noreturn]] void bad_file(const fs::path& file, const std::string& msg) {
-  throw TorpError(ErrorCode::model_format, file.string() + ": " + msg);
+  throw TorpError(ErrorCode::model_format, msg, "", file.string());
 }
 
 std::string read_bytes(const fs::path& file) {
@@ -242,7 +242,9 @@ ModelFile import_mlpack(const fs::path& model_bin, const fs::path& scaler_bin, c
     params = read_mlpack_parameters(model_bin, count);
   } catch (const TorpError& e) {
     if (e.error().code != ErrorCode::model_format) throw;
-    throw TorpError(e.error().code, e.error().message + " (architecture " + architecture_text(nf, options.hidden) + ")");
+    Error err = e.error();
+    err.message += " (architecture " + architecture_text(nf, options.hidden) + ")";
+    throw TorpError(std::move(err));
   }
   MlpackScaler scaler = read_mlpack_scaler(scaler_bin, nf);
   m.mean = std::move(scaler.mean);

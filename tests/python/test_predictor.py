@@ -148,7 +148,10 @@ def test_load_error_codes_raise_their_types(tmp_path):
         with pytest.raises(classes[code]) as raised:
             torp.Predictor(directory)
         assert raised.value.code == code
-        assert str(directory) in raised.value.message
+        # The file (or the missing directory) in its own field and in the text, as the CLI prints it.
+        want = str(directory) if code == "io" else str(directory / "m.json")
+        assert raised.value.file == want
+        assert str(raised.value).startswith(f"{code}: {want}: {raised.value.message}")
 
 
 def test_threads_give_identical_answers(predictor):
@@ -249,9 +252,13 @@ def test_python_values_without_json_form(predictor):
 
 def test_error_objects_survive_pickling():
     import pickle
-    for e in (torp.InvalidArgumentError("m", "/args/x"), torp.TorpError("m", "", "dataset")):
+    for e in (torp.InvalidArgumentError("m", "/args/x"), torp.TorpError("m", "", "dataset"),
+              torp.DatasetError("m", "/args", file="d.jsonl", line=3, column=7)):
         back = pickle.loads(pickle.dumps(e))
-        assert (type(back), back.code, back.message, back.path) == (type(e), e.code, e.message, e.path)
+        assert (type(back), back.code, back.message, back.path, back.file, back.line, back.column) == \
+            (type(e), e.code, e.message, e.path, e.file, e.line, e.column)
+        assert str(back) == str(e)
+    assert str(torp.DatasetError("m", "/args", file="d.jsonl", line=3, column=7)) == "dataset: d.jsonl:3:7: m (at /args)"
 
 
 def test_stubs_match_the_extension():
@@ -283,6 +290,51 @@ def test_python_m_is_torp_predict():
     failed = run_module(["--models", "/nonexistent"], "")
     assert failed.returncode == 1 and failed.stderr.startswith("torp predict: error: io: ")
     assert run_module(["--no-such-option"], "").returncode == 2
+
+
+def test_python_m_takes_the_models_directories_and_line_cap_of_torp_predict(tmp_path):
+    # The shipped models split over two directories: --models repeated and TORP_MODELS=a:b load
+    # both, as `torp predict` does; one of them alone answers fewer queries.
+    a, b = tmp_path / "a", tmp_path / "b"
+    for sub in MODELS.iterdir():
+        shutil.copytree(sub, (a if sub.name == "wormhole" else b) / sub.name)
+    text = (SOURCE / "examples" / "queries.jsonl").read_text()
+    both = subprocess.run([CLI, "predict", "--models", str(a), "--models", str(b)], input=text, capture_output=True,
+                          text=True, check=True).stdout
+    assert both == subprocess.run([CLI, "predict", "--models", str(MODELS)], input=text, capture_output=True,
+                                  text=True, check=True).stdout
+    module = run_module(["--models", str(a), "--models", str(b)], text)
+    assert (module.returncode, module.stdout) == (0, both)
+    env = dict(os.environ, TORP_MODELS=f"{a}::{b}")
+    from_env = subprocess.run([sys.executable, "-m", "ttnn_op_runtime_predictor"], input=text, capture_output=True,
+                              text=True, timeout=120, env=env)
+    assert (from_env.returncode, from_env.stdout) == (0, both)
+    only_b = run_module(["--models", str(b)], text)
+    assert only_b.returncode == 0 and only_b.stdout != both
+
+    # --max-line-bytes: a longer line gets the invalid_query answer and the stream goes on.
+    first = text.splitlines()[0]
+    short = "\n".join([first, " " * len(first) + "{}", first]) + "\n"
+    cli = subprocess.run([CLI, "predict", "--models", str(MODELS), "--max-line-bytes", "64"], input=short,
+                         capture_output=True, text=True, check=True).stdout
+    module = run_module(["--models", str(MODELS), "--max-line-bytes", "64"], short)
+    assert (module.returncode, module.stdout) == (0, cli)
+    answers = [json.loads(line) for line in cli.splitlines()]
+    assert [a.get("error", {}).get("code") for a in answers] == ["invalid_query"] * 3  # even the query is > 64 bytes
+    module = run_module(["--models", str(MODELS), "--max-line-bytes", str(len(first))], short)
+    answers = [json.loads(line) for line in module.stdout.splitlines()]
+    assert [a["status"] for a in answers] == ["ok", "error", "ok"]
+    assert "longer than" in answers[1]["error"]["message"]
+    for bad in ("10", "x", str((1 << 32) + 1)):
+        assert run_module(["--max-line-bytes", bad], "").returncode == 2
+    # The load error names the directory in its own place, as the CLI prints it.
+    failed = run_module(["--models", str(tmp_path / "none")], "")
+    assert failed.returncode == 1
+    assert failed.stderr == f"torp predict: error: io: {tmp_path / 'none'}: " \
+                            "the models directory does not exist (set --models DIR or TORP_MODELS)\n"
+    cli_failed = subprocess.run([CLI, "predict", "--models", str(tmp_path / "none")], input="", capture_output=True,
+                                text=True)
+    assert (cli_failed.returncode, cli_failed.stderr) == (1, failed.stderr)
 
 
 def test_arguments_nested_too_deep_or_containing_themselves_are_errors(predictor):

@@ -75,9 +75,27 @@ def test_errors_are_typed(tmp_path):
     with pytest.raises(torp.NoModelError):
         torp.suggest(op="no_such_op", out=tmp_path / "v.json", models=MODELS)
     (tmp_path / "bad.json").write_text("[1, 2")
-    with pytest.raises(torp.DatasetError):
+    with pytest.raises(torp.DatasetError) as raised:
         torp.from_sweep(op_spec=OPS, device=DEVICE, vectors=tmp_path / "bad.json", results=tmp_path / "bad.json",
                         out=tmp_path / "x.jsonl")
+    assert (raised.value.file, raised.value.path) == (str(tmp_path / "bad.json"), "/")
+
+
+def test_errors_name_their_file_line_and_column(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(SLICE.read_text().splitlines()[0] + "\n" + '{"args": {}, "runtime_ns": -5}\n')
+    with pytest.raises(torp.DatasetError) as raised:
+        torp.train(dataset=bad, op_spec=OPS, device=DEVICE, out=tmp_path / "m.json")
+    e = raised.value
+    assert (e.file, e.line, e.column, e.path) == (str(bad), 2, 14, "/runtime_ns")
+    assert str(e) == f"dataset: {bad}:2:14: {e.message} (at /runtime_ns)"
+    # An op spec is read by the binding and handed over as JSON: its errors still name the file.
+    spec = json.loads(OPS.read_text())
+    spec["features"]["dim_0"] = "no_such_function(1)"
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    with pytest.raises(torp.OpSpecError) as raised:
+        torp.train(dataset=SLICE, op_spec=tmp_path / "spec.json", device=DEVICE, out=tmp_path / "m.json")
+    assert (raised.value.file, raised.value.path) == (str(tmp_path / "spec.json"), "/features/dim_0")
 
 
 def test_train_evaluate_and_regenerate(tmp_path, caplog):

@@ -43,13 +43,13 @@ struct TempDir {
   }
 };
 
-/// The message of the TorpError `f` throws (and that its code is `code`).
+/// The TorpError `f` throws without its code: "file:line:column: message (at path)" (and that its code is `code`).
 std::string error_of(const std::function<void()>& f, ErrorCode code = ErrorCode::dataset) {
   try {
     f();
   } catch (const TorpError& e) {
     EXPECT_EQ(e.error().code, code) << e.what();
-    return e.error().message;
+    return std::string(e.what()).substr(torp::to_string(code).size() + 2);  // "file:line:col: message (at path)"
   }
   ADD_FAILURE() << "expected a TorpError";
   return {};
@@ -86,7 +86,8 @@ TEST(DatasetSha256, KnownDigests) {
   std::string text(200000, 'x');
   for (std::size_t i = 0; i < text.size(); i += 7) text[i] = static_cast<char>('a' + i % 26);
   EXPECT_EQ(torp::sha256_file(dir.write("f.bin", text)), torp::sha256_hex(text));
-  EXPECT_EQ(error_of([&] { torp::sha256_file(dir.path / "missing"); }, ErrorCode::io).find("cannot read"), 0u);
+  EXPECT_EQ(error_of([&] { torp::sha256_file(dir.path / "missing"); }, ErrorCode::io),
+            (dir.path / "missing").string() + ": cannot open the file");
 }
 
 TEST(DatasetFile, SaveLoadRoundTrip) {
@@ -183,7 +184,8 @@ TEST(DatasetFile, LoadErrorsNameFileLineAndColumn) {
     EXPECT_EQ(msg.rfind(f.string(), 0), 0u) << msg;
     EXPECT_NE(msg.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << msg;
   }
-  EXPECT_EQ(error_of([&] { torp::load_dataset(dir.path / "missing.jsonl"); }, ErrorCode::io).find("cannot read"), 0u);
+  EXPECT_EQ(error_of([&] { torp::load_dataset(dir.path / "missing.jsonl"); }, ErrorCode::io),
+            (dir.path / "missing.jsonl").string() + ": cannot open the file");
 }
 
 TEST(DatasetAggregate, MedianOfKeptRepeatsAndRejectionCounts) {

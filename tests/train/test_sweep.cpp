@@ -94,7 +94,7 @@ std::string error_of(const std::function<void()>& f, torp::ErrorCode code = torp
     f();
   } catch (const torp::TorpError& e) {
     EXPECT_EQ(e.error().code, code) << e.what();
-    return e.error().message;
+    return std::string(e.what()).substr(torp::to_string(code).size() + 2);  // "file:line:col: message (at path)"
   }
   ADD_FAILURE() << "expected a TorpError";
   return {};
@@ -449,33 +449,33 @@ TEST(SweepImport, MalformedFilesNameTheFileAndJsonPath) {
   fs::path f = write("truncated.json", "[\n  {\"input_hash\": \"x\",\n   \"status\": ");
   EXPECT_EQ(message(vectors, f), f.string() +
                                      ":3:14: invalid JSON: syntax error while parsing value - unexpected end of input; "
-                                     "expected '[', '{', or a literal (in /0/status)");
+                                     "expected '[', '{', or a literal (at /0/status)");
   // Python's NaN is read as null; columns stay the file's own.
   f = write("nan.json", R"([{"input_hash": "x", "e2e_perf": NaN, "status": }])");
   EXPECT_EQ(message(vectors, f).rfind(f.string() + ":1:49: invalid JSON: syntax error", 0), 0u) << message(vectors, f);
   f = write("object.json", R"({"records": [])" + record + "]}");
-  EXPECT_EQ(message(vectors, f), f.string() + ": /: expected a results_export file: a JSON list of result records");
+  EXPECT_EQ(message(vectors, f), f.string() + ": expected a results_export file: a JSON list of result records (at /)");
   f = write("status.json", "[" + record + R"(, {"input_hash": "x", "status": "TestStatus.EXPLODED"}])");
   EXPECT_EQ(message(vectors, f), f.string() +
-                                     ": /1/status: unknown status \"TestStatus.EXPLODED\" (expected a tt-metal "
-                                     "TestStatus, e.g. \"TestStatus.PASS\" or \"pass\")");
+                                     ": unknown status \"TestStatus.EXPLODED\" (expected a tt-metal "
+                                     "TestStatus, e.g. \"TestStatus.PASS\" or \"pass\") (at /1/status)");
   f = write("scalar_record.json", "[" + record + ", 5]");
   EXPECT_EQ(message(vectors, f),
-            f.string() + ": /1: expected an object here (a results_export file: a JSON list of result records)");
+            f.string() + ": expected an object here (a results_export file: a JSON list of result records) (at /1)");
   f = write("no_hash.json", R"([{"status": "pass"}])");
-  EXPECT_EQ(message(vectors, f), f.string() + ": /0/input_hash: a result record needs an \"input_hash\" string");
+  EXPECT_EQ(message(vectors, f), f.string() + ": a result record needs an \"input_hash\" string (at /0/input_hash)");
   f = write("vectors_list.json", "[1, 2]");
   EXPECT_EQ(message(f, results),
-            f.string() + ": /: expected a vectors_export file: {suite: {vector_id: {parameter: value}}}");
+            f.string() + ": expected a vectors_export file: {suite: {vector_id: {parameter: value}}} (at /)");
   f = write("vectors_suite.json", R"({"4dim": [1]})");
   EXPECT_EQ(message(f, results), f.string() +
-                                     ": /4dim: expected an object here (a vectors_export file: {suite: {vector_id: "
-                                     "{parameter: value}}})");
+                                     ": expected an object here (a vectors_export file: {suite: {vector_id: "
+                                     "{parameter: value}}}) (at /4dim)");
   f = write("vectors_validity.json", R"({"4dim": {"a/b": {"validity": "MAYBE"}}})");
-  EXPECT_EQ(message(f, results), f.string() + ": /4dim/a~1b/validity: unknown validity \"MAYBE\" (VALID or INVALID)");
+  EXPECT_EQ(message(f, results), f.string() + ": unknown validity \"MAYBE\" (VALID or INVALID) (at /4dim/a~1b/validity)");
   EXPECT_EQ(error_of([&] { torp::import_sweep(vectors, {dir / "missing.json"}, spec, device, {}, nullptr); },
                      torp::ErrorCode::io),
-            "cannot read " + (dir / "missing.json").string());
+            (dir / "missing.json").string() + ": cannot open the file");
   fs::remove_all(dir);
 }
 
@@ -489,15 +489,18 @@ TEST(SweepImport, SweepBlockErrorsAreOpSpecErrors) {
   spec.erase("sweep");
   EXPECT_NE(message(spec).find("no \"sweep\" block"), std::string::npos);
   spec["sweep"] = {{"args", {{"input_tensor", {{"tensor", {{"dtype", "input_a_dtype"}}}}}}}};
-  EXPECT_EQ(message(spec), "a tensor mapping needs \"shape\"");
+  EXPECT_EQ(message(spec), "a tensor mapping needs \"shape\" (at /sweep/args/input_tensor/tensor)");
   spec["sweep"] = {{"args", {{"input_tensor", {{"tensor", {{"shape", "(1, input_shape"}}}}}}}};
   EXPECT_EQ(message(spec).rfind("cannot parse '(1, input_shape': ", 0), 0u) << message(spec);
   spec["sweep"] = {{"args", {{"output", {{"memory_config", "output_memory_config"}}}}}};
-  EXPECT_EQ(message(spec), "the op has no argument 'output' (see \"args\")");
+  EXPECT_EQ(message(spec), "the op has no argument 'output' (see \"args\") (at /sweep/args/output)");
   spec["sweep"] = {{"args", {{"input_tensor", {{"value", "input_shape"}}}}}};
-  EXPECT_EQ(message(spec), "argument 'input_tensor' is declared \"tensor\"; a \"value\" mapping needs int, float, bool or enum");
+  EXPECT_EQ(message(spec),
+            "argument 'input_tensor' is declared \"tensor\"; a \"value\" mapping needs int, float, bool or enum (at "
+            "/sweep/args/input_tensor/value)");
   spec["sweep"] = json::parse(R"({"args": {"input_tensor": {"tensor": {"shape": "input_shape"}, "when": 3}}})");
-  EXPECT_EQ(message(spec), "expected a Python expression over the sweep parameters (a string)");
+  EXPECT_EQ(message(spec),
+            "expected a Python expression over the sweep parameters (a string) (at /sweep/args/input_tensor/when)");
 }
 
 TEST(SweepOps, ConcatenateHeads) {
