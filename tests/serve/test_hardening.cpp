@@ -76,9 +76,11 @@ TEST(JsonExcerpt, BoundedNonRecursiveAndNeverThrows) {
 
 TEST_F(Hardening, DeepDtypeIsAnErrorAnswerNotAStackOverflow) {
   Predictor p(dir_);
-  json t = test::spec_tensor({1, 1, 64, 128}, 0, 0);
-  t["tensor_layout"]["dtype"] = deep_array(50000);
-  auto r = p.predict(exp_query(t));
+  json q = exp_query(test::spec_tensor({1, 1, 64, 128}, 0, 0));
+  // Moved in, not copied: nlohmann's copy constructor recurses (50,000 frames overflowed the
+  // stack of this test under AddressSanitizer, in exp_query's copy, before the predictor ran).
+  q["args"]["input_tensor"]["tensor_layout"]["dtype"] = deep_array(50000);
+  auto r = p.predict(q);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::invalid_argument);
   EXPECT_EQ(r.error().path, "/args/input_tensor/tensor_layout/dtype");
