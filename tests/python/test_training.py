@@ -108,7 +108,9 @@ def test_train_evaluate_and_regenerate(tmp_path, caplog):
     overall = same["comparison"]["overall"]["plausible"]
     assert overall["previous"] == overall["model"] and overall["model"]["n"] == trained["metrics"]["test_plausible"]["n"]
     assert overall["baseline"]["n"] == overall["model"]["n"]
-    assert [g["keys"] for g in same["comparison"]["groups"]] == [["dtype_buffer"]]
+    # the op spec's report groups (ops/exp.json)
+    assert [g["keys"] for g in same["comparison"]["groups"]] == [["input_tensor.dtype", "input_tensor.buffer_type"],
+                                                                 ["tiles_per_core"]]
 
     models = tmp_path / "models"
     shutil.copytree(MODELS / "wormhole", models / "wormhole")
