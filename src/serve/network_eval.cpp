@@ -44,9 +44,15 @@ namespace {
 
 /// Blocks of 4 * kVecs outputs whose accumulators stay in registers across all inputs: one load
 /// and one FMA per 4 multiply-adds, and kVecs independent dependency chains.
-template <int kVecs>
+/// Four weights as doubles: loaded, or loaded as floats and widened (exactly).
+__attribute__((target("avx2,fma"), always_inline)) inline __m256d load4(const double* w) { return _mm256_loadu_pd(w); }
+__attribute__((target("avx2,fma"), always_inline)) inline __m256d load4(const float* w) {
+  return _mm256_cvtps_pd(_mm_loadu_ps(w));
+}
+
+template <int kVecs, class W>
 __attribute__((target("avx2,fma"), always_inline)) inline int dense_block_avx2(
-    const double* __restrict x, const int* __restrict nz, int n_nz, const double* __restrict wt,
+    const double* __restrict x, const int* __restrict nz, int n_nz, const W* __restrict wt,
     const double* __restrict bias, int out, double* __restrict y, bool relu, int o0) {
   const __m256d zero = _mm256_setzero_pd();
   for (; o0 + 4 * kVecs <= out; o0 += 4 * kVecs) {
@@ -55,8 +61,8 @@ __attribute__((target("avx2,fma"), always_inline)) inline int dense_block_avx2(
     for (int t = 0; t < n_nz; ++t) {
       const int i = nz[t];
       const __m256d xv = _mm256_set1_pd(x[i]);
-      const double* w = wt + static_cast<long>(i) * out + o0;
-      for (int j = 0; j < kVecs; ++j) acc[j] = _mm256_fmadd_pd(xv, _mm256_loadu_pd(w + 4 * j), acc[j]);
+      const W* w = wt + static_cast<long>(i) * out + o0;
+      for (int j = 0; j < kVecs; ++j) acc[j] = _mm256_fmadd_pd(xv, load4(w + 4 * j), acc[j]);
     }
     for (int j = 0; j < kVecs; ++j) _mm256_storeu_pd(y + o0 + 4 * j, relu ? _mm256_max_pd(acc[j], zero) : acc[j]);
   }
@@ -82,8 +88,9 @@ __attribute__((target("avx2,fma"), always_inline)) inline double add_fused(doubl
 /// in order; the odd last input fused), written out so that answers do not depend on how the
 /// compiler vectorizes, and so that tail_output_nonzero (single queries) and dense_tail4 (batches)
 /// give the same bits.
+template <class W>
 __attribute__((target("avx2,fma"), always_inline)) inline double tail_output(const double* __restrict x, int in,
-                                                                             const double* __restrict w, int stride,
+                                                                             const W* __restrict w, int stride,
                                                                              double bias) {
   double acc = bias;
   const int even = in & ~1;
@@ -97,8 +104,9 @@ __attribute__((target("avx2,fma"), always_inline)) inline double tail_output(con
 /// (weights are finite), which leaves a non-zero sum unchanged exactly, and a later non-zero term
 /// gives the same sum whatever the sign of a zero before it; so only a sum that ends exactly zero
 /// could differ (+0 or -0), and it is recomputed over every input.
+template <class W>
 __attribute__((target("avx2,fma"), always_inline)) inline double tail_output_nonzero(
-    const double* __restrict x, const int* __restrict nz, int n_nz, int in, const double* __restrict w, int stride,
+    const double* __restrict x, const int* __restrict nz, int n_nz, int in, const W* __restrict w, int stride,
     double bias) {
   const bool fused_last = (in & 1) != 0 && n_nz > 0 && nz[n_nz - 1] == in - 1;
   const int n = n_nz - (fused_last ? 1 : 0);
@@ -161,19 +169,35 @@ __attribute__((target("avx2,fma"), always_inline)) inline int nonzero_inputs(con
   return n_nz;
 }
 
-__attribute__((target("avx2,fma"))) void dense_avx2(const double* __restrict x, int in, const double* __restrict wt,
-                                                    const double* __restrict bias, int out, double* __restrict y,
-                                                    bool relu) {
+/// One row through a dense layer whose weights are W (double, or float: the same values when
+/// every weight is a float, read from half the memory).
+template <class W>
+__attribute__((target("avx2,fma"), always_inline)) inline void dense_avx2_row(const double* __restrict x, int in,
+                                                                              const W* __restrict wt,
+                                                                              const double* __restrict bias, int out,
+                                                                              double* __restrict y, bool relu) {
   // Inputs that are exactly zero (ReLU) add exact zeros: list the others once, without branches,
   // instead of testing every input in every block (an unpredictable branch).
   int nz[kMaxWidth + 4];
   const int n_nz = nonzero_inputs(x, in, nz);
-  int o = dense_block_avx2<8>(x, nz, n_nz, wt, bias, out, y, relu, 0);
-  o = dense_block_avx2<1>(x, nz, n_nz, wt, bias, out, y, relu, o);
+  int o = dense_block_avx2<8, W>(x, nz, n_nz, wt, bias, out, y, relu, 0);
+  o = dense_block_avx2<1, W>(x, nz, n_nz, wt, bias, out, y, relu, o);
   for (; o < out; ++o) {
-    const double acc = tail_output_nonzero(x, nz, n_nz, in, wt + o, out, bias[o]);
+    const double acc = tail_output_nonzero<W>(x, nz, n_nz, in, wt + o, out, bias[o]);
     y[o] = (relu && acc < 0.0) ? 0.0 : acc;
   }
+}
+
+__attribute__((target("avx2,fma"))) void dense_avx2(const double* __restrict x, int in, const double* __restrict wt,
+                                                    const double* __restrict bias, int out, double* __restrict y,
+                                                    bool relu) {
+  dense_avx2_row<double>(x, in, wt, bias, out, y, relu);
+}
+
+__attribute__((target("avx2,fma"))) void dense_avx2_f32(const double* __restrict x, int in, const float* __restrict wt,
+                                                        const double* __restrict bias, int out, double* __restrict y,
+                                                        bool relu) {
+  dense_avx2_row<float>(x, in, wt, bias, out, y, relu);
 }
 
 /// Y (n x out) = X (n x in) . Wt + bias for a tile of rows. Outputs go in panels of 8 whose
@@ -244,20 +268,44 @@ const bool kAvx2 = has_avx2_fma();
 
 bool avx2_kernel_available() { return kAvx2; }
 
-FastNetwork::FastNetwork(const Network& net, Kernel kernel) {
+namespace {
+
+/// The single-row kernel a FastNetwork::Kernel stands for on this CPU.
+DenseFn dense_kernel(FastNetwork::Kernel kernel) {
 #ifdef TORP_X86
-  if (kAvx2 && kernel == Kernel::best) {
-    dense_ = dense_avx2;
-    dense_rows_ = dense_rows_avx2;
-  }
-#else
-  (void)kernel;
+  if (kAvx2 && kernel == FastNetwork::Kernel::best) return dense_avx2;
 #endif
+  (void)kernel;
+  return dense_generic;
+}
+
+/// The single-row kernel for float weights (none: read them as doubles).
+DenseF32Fn dense_f32_kernel(FastNetwork::Kernel kernel) {
+#ifdef TORP_X86
+  if (kAvx2 && kernel == FastNetwork::Kernel::best) return dense_avx2_f32;
+#endif
+  (void)kernel;
+  return nullptr;
+}
+
+DenseRowsFn dense_rows_kernel(FastNetwork::Kernel kernel) {
+#ifdef TORP_X86
+  if (kAvx2 && kernel == FastNetwork::Kernel::best) return dense_rows_avx2;
+#endif
+  (void)kernel;
+  return dense_rows_generic;
+}
+
+}  // namespace
+
+FastNetwork::FastNetwork(const Network& net, Kernel kernel)
+    : dense_(dense_kernel(kernel)), dense_rows_(dense_rows_kernel(kernel)) {
   for (const auto& d : net.layers) {
     if (d.in > kMaxWidth)
       throw TorpError(ErrorCode::model_format, "layer input width " + std::to_string(d.in) + " exceeds " +
                                                    std::to_string(kMaxWidth) + ", the widest TORP serves");
-    Layer l{d.in, d.out, std::vector<double>(static_cast<std::size_t>(d.in) * d.out), {}, d.bias};
+    Layer l{d.in, d.out, AlignedDoubles(static_cast<std::size_t>(d.in) * d.out), {},
+            AlignedDoubles(d.bias.begin(), d.bias.end())};
     for (int o = 0; o < d.out; ++o)
       for (int i = 0; i < d.in; ++i)
         l.wt[static_cast<std::size_t>(i) * d.out + o] = d.weights[static_cast<std::size_t>(o) * d.in + i];
@@ -304,6 +352,126 @@ void FastNetwork::forward_batch(const double* x, std::size_t n, std::vector<doub
     }
     std::copy(cur, cur + rows, out.begin() + static_cast<long>(r0));  // the last layer has one output
   }
+}
+
+namespace {
+
+/// Elements of T up to the next cache line.
+template <class T>
+std::size_t line_up(std::size_t n) {
+  constexpr std::size_t k = 64 / sizeof(T);
+  return (n + k - 1) / k * k;
+}
+
+bool all_floats(const AlignedDoubles& v) {
+  return std::all_of(v.begin(), v.end(), [](double w) { return static_cast<double>(static_cast<float>(w)) == w; });
+}
+
+}  // namespace
+
+FastEnsemble::FastEnsemble(const std::vector<Network>& members, FastNetwork::Kernel kernel)
+    : dense_(dense_kernel(kernel)), dense_f32_(dense_f32_kernel(kernel)) {
+  std::size_t widest = 0;
+  for (const auto& n : members) {
+    members_.emplace_back(n, kernel);
+    widest = std::max(widest, members_.back().max_width());
+  }
+  if (members_.empty()) return;
+  const auto& first = members_.front().layers_;
+  side_by_side_ = !first.empty() && std::all_of(members_.begin(), members_.end(), [&](const FastNetwork& m) {
+    return std::equal(m.layers_.begin(), m.layers_.end(), first.begin(), first.end(),
+                      [](const FastNetwork::Layer& a, const FastNetwork::Layer& b) { return a.in == b.in && a.out == b.out; });
+  });
+  // Side by side, layer l of member k writes at k * (its width) in one of two buffers.
+  scratch_size_ = 2 * (side_by_side_ ? members_.size() : 1) * widest;
+  if (side_by_side_) plan_side_by_side();
+}
+
+void FastEnsemble::plan_side_by_side() {
+  const std::size_t k_count = members_.size(), layers = members_.front().layers_.size();
+  const int out0 = members_.front().layers_.front().out;
+  fused_ = k_count > 1 && layers > 1 && out0 % 4 == 0;
+  // The steps in the order mean() runs them, each with the layers whose weights it reads (the
+  // fused first step: every member's, columns side by side).
+  std::vector<std::vector<const FastNetwork::Layer*>> sources;
+  for (std::size_t l = 0; l < layers; ++l) {
+    const FastNetwork::Layer& head = members_.front().layers_[l];
+    const bool relu = l + 1 < layers;
+    if (l == 0 && fused_) {
+      steps_.push_back(Step{head.in, out0 * static_cast<int>(k_count), -1, 0, 0, 0, 0, 0, false, relu});
+      sources.emplace_back();
+      for (const auto& m : members_) sources.back().push_back(&m.layers_.front());
+      continue;
+    }
+    for (std::size_t k = 0; k < k_count; ++k) {
+      steps_.push_back(Step{head.in, head.out, l == 0 ? -1 : static_cast<int>((l - 1) % 2), k * head.in,
+                            static_cast<int>(l % 2), k * head.out, 0, 0, false, relu});
+      sources.push_back({&members_[k].layers_[l]});
+    }
+  }
+  // Pack weights (floats where every weight of the step is one and the kernel reads floats) and
+  // biases in that order, each block on its own cache lines.
+  std::size_t doubles = 0, floats = 0;
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    Step& st = steps_[s];
+    const std::size_t n = static_cast<std::size_t>(st.in) * st.out;
+    st.f32 = dense_f32_ != nullptr &&
+             std::all_of(sources[s].begin(), sources[s].end(), [](const FastNetwork::Layer* l) { return all_floats(l->wt); });
+    st.weights = st.f32 ? floats : doubles;
+    (st.f32 ? floats : doubles) += st.f32 ? line_up<float>(n) : line_up<double>(n);
+    st.bias = doubles;
+    doubles += line_up<double>(static_cast<std::size_t>(st.out));
+  }
+  arena_.assign(doubles, 0.0);
+  arena32_.assign(floats, 0.0f);
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    const Step& st = steps_[s];
+    const int part = st.out / static_cast<int>(sources[s].size());  // the columns of one source layer
+    for (std::size_t k = 0; k < sources[s].size(); ++k) {
+      const FastNetwork::Layer& l = *sources[s][k];
+      for (int i = 0; i < st.in; ++i)
+        for (int o = 0; o < part; ++o) {
+          const double w = l.wt[static_cast<std::size_t>(i) * part + o];
+          const std::size_t at = st.weights + static_cast<std::size_t>(i) * st.out + k * part + o;
+          if (st.f32) arena32_[at] = static_cast<float>(w);
+          else arena_[at] = w;
+        }
+      std::copy(l.bias.begin(), l.bias.end(), arena_.begin() + static_cast<long>(st.bias + k * part));
+    }
+  }
+}
+
+double FastEnsemble::mean(const double* x, double* scratch) const {
+  double sum = 0.0;
+  if (members_.empty()) return sum;
+  const std::size_t half = scratch_size_ / 2;
+  if (!side_by_side_) {
+    for (const auto& m : members_) sum += m.forward(x, scratch, scratch + half);
+    return sum / static_cast<double>(members_.size());
+  }
+  double* bufs[2] = {scratch, scratch + half};
+  for (const Step& st : steps_) {
+    const double* in = st.from < 0 ? x : bufs[st.from] + st.from_offset;
+    double* y = bufs[st.to] + st.to_offset;
+    if (st.f32) dense_f32_(in, st.in, arena32_.data() + st.weights, arena_.data() + st.bias, st.out, y, st.relu);
+    else dense_(in, st.in, arena_.data() + st.weights, arena_.data() + st.bias, st.out, y, st.relu);
+  }
+  const std::size_t layers = members_.front().layers_.size();
+  const double* last = bufs[(layers - 1) % 2];
+  const auto last_out = static_cast<std::size_t>(members_.front().layers_.back().out);
+  for (std::size_t k = 0; k < members_.size(); ++k) sum += last[k * last_out];  // each member's first output
+  return sum / static_cast<double>(members_.size());
+}
+
+void FastEnsemble::mean_batch(const double* x, std::size_t n, std::vector<double>& out) const {
+  thread_local std::vector<double> member;
+  out.assign(n, 0.0);
+  if (members_.empty()) return;
+  for (const auto& m : members_) {
+    m.forward_batch(x, n, member);
+    for (std::size_t r = 0; r < n; ++r) out[r] += member[r];
+  }
+  for (double& v : out) v /= static_cast<double>(members_.size());
 }
 
 }  // namespace torp::detail

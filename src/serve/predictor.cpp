@@ -390,17 +390,11 @@ struct Predictor::Impl {
 
   /// Every network of p's model over all its rows at once, then each row's answer.
   static void run_rows(Pending& p, std::vector<PredictResult>& results) {
-    thread_local std::vector<double> out, sum;
+    thread_local std::vector<double> mean;
     const CompiledModel& m = *p.model;
     const std::size_t n = p.index.size();
-    sum.assign(n, 0.0);
-    for (const auto& net : m.ensemble) {
-      net.forward_batch(p.x.data(), n, out);
-      for (std::size_t r = 0; r < n; ++r) sum[r] += out[r];
-    }
-    for (std::size_t r = 0; r < n; ++r)  // an analytical model has no network: its correction is 0
-      results[p.index[r]] =
-          detail::finish(m, m.ensemble.empty() ? 0.0 : sum[r] / static_cast<double>(m.ensemble.size()), p.prepared[r]);
+    m.ensemble.mean_batch(p.x.data(), n, mean);  // an analytical model has no network: its correction is 0
+    for (std::size_t r = 0; r < n; ++r) results[p.index[r]] = detail::finish(m, mean[r], p.prepared[r]);
   }
 
   /// Many queries, in chunks small enough that a chunk's encoded rows stay in cache: encode each

@@ -193,10 +193,7 @@ std::unique_ptr<CompiledModel> compile_model(const ModelFile& m, const std::shar
   cm->transform = m.transform;
   cm->mean = m.mean;
   for (double s : m.stddev) cm->inv_std.push_back(1.0 / s);
-  for (const auto& n : m.ensemble) {
-    cm->ensemble.emplace_back(n);
-    cm->max_width = std::max(cm->max_width, cm->ensemble.back().max_width());
-  }
+  cm->ensemble = FastEnsemble(m.ensemble);
   cm->info = ModelInfo{m.id,         enc.op(), file, m.priority, m.device.value("name", std::string()),
                        to_string(m.kind), m.features, m.provenance};
   return cm;
@@ -367,12 +364,9 @@ PredictResult run(const CompiledModel& m, Scratch& s) {
   s.x.resize(m.features.size());
   Prepared p;
   if (auto e = prepare(m, s, s.x.data(), p)) return *e;
-  s.a.resize(m.max_width);
-  s.b.resize(m.max_width);
-  double out = 0.0;
-  for (const auto& net : m.ensemble) out += net.forward(s.x.data(), s.a.data(), s.b.data());
+  s.a.resize(m.ensemble.scratch_size());
   // An analytical model has no network: its correction is 0 and the answer is its law.
-  return finish(m, m.ensemble.empty() ? 0.0 : out / static_cast<double>(m.ensemble.size()), p);
+  return finish(m, m.ensemble.mean(s.x.data(), s.a.data()), p);
 }
 
 }  // namespace torp::detail

@@ -75,8 +75,7 @@ struct CompiledModel {
   bool has_baseline = false;
   TargetTransform transform = TargetTransform::none;
   std::vector<double> inv_std, mean;
-  std::vector<FastNetwork> ensemble;
-  std::size_t max_width = 0;
+  FastEnsemble ensemble;
 
   // What makes an answer trustworthy (format 2; docs/query-format.md).
   ModelKind kind = ModelKind::trained;
@@ -109,7 +108,7 @@ std::unique_ptr<CompiledModel> compile_model(const ModelFile& m, const std::shar
 /// Per-thread buffers of the query path (they keep their capacity between queries).
 struct Scratch {
   Bindings bindings;
-  std::vector<double> x, a, b, key, memory;
+  std::vector<double> x, a, key, memory;  // a: the ensemble's scratch
 };
 
 /// What prepare() learns about a query besides the network input.

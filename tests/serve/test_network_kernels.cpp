@@ -46,7 +46,7 @@ TEST(NetworkKernels, PortableAndAvx2AgreeOnTheTinyModel) {
 }
 
 TEST(NetworkKernels, PortableAndAvx2AgreeOnTheShippedExpModel) {
-  const ModelFile m = load_model(test::source("models/wormhole/exp.json"));  // 18 -> 64 -> 64 -> 1
+  const ModelFile m = load_model(test::source("models/wormhole/exp.json"));  // 18 -> 32 -> 32 -> 1 (x3)
   expect_kernels_agree(m.ensemble[0], m.features.size());
   const ModelFile r = load_model(test::source("models/reference/exp.json"));  // wide mlpack layers
   expect_kernels_agree(r.ensemble[0], r.features.size());
@@ -113,4 +113,81 @@ TEST(NetworkKernels, AZeroSumHasTheSignOfTheFullSum) {
   net.forward_batch(x.data(), 1, batch);
   EXPECT_EQ(bits(single), bits(0.0));
   EXPECT_EQ(bits(batch[0]), bits(0.0));
+}
+
+namespace {
+
+/// Every weight of the network's layers but the last rounded to a float, as training stores them.
+Network with_float_hidden_weights(Network n) {
+  for (std::size_t l = 0; l + 1 < n.layers.size(); ++l)
+    for (double& w : n.layers[l].weights) w = static_cast<double>(static_cast<float>(w));
+  return n;
+}
+
+/// The ensemble's mean as the members' single-query passes give it: their sum in order from 0.0,
+/// over their count.
+double members_mean(const std::vector<Network>& members, const double* x) {
+  double sum = 0.0;
+  for (const Network& n : members) {
+    const FastNetwork f(n);
+    std::vector<double> a(f.max_width()), b(f.max_width());
+    sum += f.forward(x, a.data(), b.data());
+  }
+  return sum / static_cast<double>(members.size());
+}
+
+void expect_ensemble_matches_members(const std::vector<Network>& members, std::size_t inputs, const std::string& what) {
+  const detail::FastEnsemble ens(members);
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal;
+  constexpr std::size_t kRows = 37;
+  std::vector<double> x(kRows * inputs);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = i % 4 == 0 ? 0.0 : normal(rng);
+  std::vector<double> scratch(ens.scratch_size()), batch;
+  ens.mean_batch(x.data(), kRows, batch);
+  for (std::size_t r = 0; r < kRows; ++r) {
+    const double single = ens.mean(x.data() + r * inputs, scratch.data());
+    EXPECT_EQ(bits(single), bits(members_mean(members, x.data() + r * inputs))) << what << ", row " << r;
+    EXPECT_EQ(bits(batch[r]), bits(single)) << what << ", batch row " << r;
+  }
+}
+
+}  // namespace
+
+// The ensemble's single-query plan (members side by side, first layers fused where their width is
+// a multiple of 4, float weights read as floats) answers exactly as its members one by one, and
+// as its batch path, whatever the widths and however many members.
+TEST(NetworkKernels, EnsembleAnswersAsItsMembersBitForBit) {
+  const std::vector<std::vector<int>> shapes = {{18, 32, 32, 1}, {5, 6, 1}, {9, 12, 7, 1}, {4, 1}, {33, 13, 6, 1}};
+  std::uint64_t seed = 100;
+  for (const auto& widths : shapes)
+    for (const std::size_t count : {1u, 2u, 3u})
+      for (const bool floats : {false, true}) {
+        std::vector<Network> members;
+        for (std::size_t k = 0; k < count; ++k) {
+          Network n = random_network(widths, seed++);
+          members.push_back(floats ? with_float_hidden_weights(std::move(n)) : std::move(n));
+        }
+        expect_ensemble_matches_members(members, static_cast<std::size_t>(widths.front()),
+                                        ::testing::PrintToString(widths) + " x" + std::to_string(count) +
+                                            (floats ? ", float hidden weights" : ", double weights"));
+      }
+  // Members of different shapes run one after the other.
+  expect_ensemble_matches_members({random_network({6, 8, 1}, 1), random_network({6, 12, 4, 1}, 2)}, 6, "mixed shapes");
+}
+
+TEST(NetworkKernels, EnsemblePlanFusesFirstLayersAndReadsFloatsWhereExact) {
+  std::vector<Network> doubles, floats;
+  for (std::uint64_t k = 0; k < 3; ++k) {
+    doubles.push_back(random_network({18, 32, 32, 1}, 50 + k));
+    floats.push_back(with_float_hidden_weights(doubles.back()));
+  }
+  EXPECT_TRUE(detail::FastEnsemble(doubles).fused_first_layer());
+  EXPECT_EQ(detail::FastEnsemble(doubles).float_steps(), 0u) << "random doubles are not floats";
+  // Fused first layers (one step) and the three second layers read floats; the last layers
+  // (doubles: training keeps the last layer's weights exact) do not.
+  EXPECT_EQ(detail::FastEnsemble(floats).float_steps(), detail::avx2_kernel_available() ? 4u : 0u);
+  EXPECT_EQ(detail::FastEnsemble(floats, FastNetwork::Kernel::generic).float_steps(), 0u);
+  EXPECT_FALSE(detail::FastEnsemble({random_network({18, 30, 1}, 1), random_network({18, 30, 1}, 2)}).fused_first_layer())
+      << "a width that is not a multiple of 4 would move outputs to another kernel path";
 }
