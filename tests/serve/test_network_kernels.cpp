@@ -191,3 +191,16 @@ TEST(NetworkKernels, EnsemblePlanFusesFirstLayersAndReadsFloatsWhereExact) {
   EXPECT_FALSE(detail::FastEnsemble({random_network({18, 30, 1}, 1), random_network({18, 30, 1}, 2)}).fused_first_layer())
       << "a width that is not a multiple of 4 would move outputs to another kernel path";
 }
+
+// The shipped trained models store their hidden layers' weights as floats (training rounds them),
+// so their single queries read half the memory.
+TEST(NetworkKernels, ShippedTrainedModelsHaveFloatHiddenWeights) {
+  for (const char* file : {"models/wormhole/exp.json", "models/wormhole/matmul.json"}) {
+    const ModelFile m = load_model(test::source(file));
+    ASSERT_FALSE(m.ensemble.empty()) << file;
+    for (const Network& n : m.ensemble)
+      for (std::size_t l = 0; l + 1 < n.layers.size(); ++l)
+        for (double w : n.layers[l].weights) ASSERT_EQ(static_cast<double>(static_cast<float>(w)), w) << file;
+    if (detail::avx2_kernel_available()) EXPECT_GT(detail::FastEnsemble(m.ensemble).float_steps(), 0u) << file;
+  }
+}
