@@ -61,6 +61,7 @@ ReportGroupKey parse_key(const json& j, const std::string& path) {
   }
   if (k.expr.empty()) bad_group("empty expression", path);
   if (!k.enum_kind && k.bins.empty()) k.enum_kind = enum_read_by(k.expr);
+  k.where = j.is_string() ? path : path + "/expr";
   return k;
 }
 
@@ -234,7 +235,11 @@ json group_rows(const Evaluation& e, const ModelFile& model, const ReportGroup& 
 }  // namespace
 
 ReportGroup parse_report_group(const json& j, const std::string& path) {
-  if (j.is_string()) return group_of_expression(j.get<std::string>());
+  if (j.is_string()) {
+    ReportGroup g = group_of_expression(j.get<std::string>());
+    g.keys.front().where = path;
+    return g;
+  }
   if (!j.is_object()) bad_group("a group is an expression or {\"name\"?, \"keys\": [...]}", path);
   ReportGroup g;
   if (auto n = j.find("name"); n != j.end()) {
@@ -254,16 +259,31 @@ ReportGroup parse_report_group(const json& j, const std::string& path) {
   return g;
 }
 
-std::vector<ReportGroup> report_groups_of_spec(const json& op_spec) {
+std::vector<ReportGroup> report_groups_of_spec(const json& op_spec, const std::string& report_path) {
   std::vector<ReportGroup> out;
   auto r = op_spec.find("report");
   if (r == op_spec.end()) return out;
-  if (!r->is_object()) bad_group("\"report\" must be an object", "/report");
+  if (!r->is_object()) bad_group("\"report\" must be an object", report_path.empty() ? "/" : report_path);
   auto g = r->find("groups");
   if (g == r->end()) return out;
-  if (!g->is_array()) bad_group("\"groups\" must be an array", "/report/groups");
-  for (std::size_t i = 0; i < g->size(); ++i) out.push_back(parse_report_group((*g)[i], "/report/groups/" + std::to_string(i)));
+  if (!g->is_array()) bad_group("\"groups\" must be an array", report_path + "/groups");
+  for (std::size_t i = 0; i < g->size(); ++i)
+    out.push_back(parse_report_group((*g)[i], report_path + "/groups/" + std::to_string(i)));
   return out;
+}
+
+void check_report_groups(const ModelFile& model, const std::vector<ReportGroup>& groups) {
+  Encoder enc(model.op_spec, model.device);
+  for (const ReportGroup& g : groups)
+    for (const ReportGroupKey& k : g.keys) {
+      try {
+        (void)enc.compile(k.expr);
+      } catch (const TorpError& e) {
+        Error err = e.error();
+        if (err.path.empty()) err.path = k.where;
+        throw TorpError(std::move(err));
+      }
+    }
 }
 
 std::vector<ReportGroup> default_report_groups(const ModelFile& model) {

@@ -359,6 +359,7 @@ EvaluationOptions evaluation_options(const ModelFile& model) {
 
 Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const EvaluationOptions& options,
                           const ModelFile* previous) {
+  if (options.groups) check_report_groups(model, *options.groups);  // before any work, at the key's path
   Evaluation e;
   e.configs = aggregate(data, options.reject_factor, &e.aggregation);
   if (options.all) {

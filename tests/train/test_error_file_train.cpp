@@ -133,3 +133,39 @@ TEST_F(ErrorFileTrain, CliPrintsTheFileOfAnOpSpecADatasetAndAModelTheSameWay) {
   EXPECT_NE(r.err.find("torp list: error: model_version: " + (models / "m.json").string() + ": "), std::string::npos)
       << r.err;
 }
+
+// torp eval checks every report group's expression before any work: an error names the --groups
+// file and the key's path in it, the --group-by option, or the model file and the path of its op
+// spec's report block.
+TEST_F(ErrorFileTrain, EvalGroupErrorsNameTheirFileAndPath) {
+  const std::string model = torp::test::source("models/wormhole/exp.json").string();
+  const std::string slice = torp::test::source("tests/data/exp_slice.jsonl").string();
+  const std::string eval = "eval --dataset '" + slice + "' ";
+
+  const fs::path groups = write("groups.json", R"({"groups": [{"name": "ok", "keys": ["dtype_buffer"]},
+                                                         {"keys": [{"expr": "no_such_feature", "label": "x"}]}]})");
+  Cli r = torp_cli(eval + "--model '" + model + "' --groups '" + groups.string() + "'", dir_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("torp eval: error: op_spec: " + groups.string() + ": in expression 'no_such_feature'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("(at /groups/1/keys/0/expr)"), std::string::npos) << r.err;
+
+  const fs::path named = write("named.json", R"({"groups": [{"name": 5, "keys": ["dtype_buffer"]}]})");
+  r = torp_cli(eval + "--model '" + model + "' --groups '" + named.string() + "'", dir_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(named.string() + ": report group: name must be text (at /groups/0/name)"), std::string::npos)
+      << r.err;
+
+  r = torp_cli(eval + "--model '" + model + "' --group-by dtype_buffer --group-by 'no_such_function(1)'", dir_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("unknown function 'no_such_function' (at --group-by #2)"), std::string::npos) << r.err;
+
+  json m = torp::test::read_json(torp::test::source("models/wormhole/exp.json"));
+  m["op_spec"]["report"]["groups"][0]["keys"][0] = "input_tensor.no_such_property";
+  const fs::path bad_model = write("model.json", m.dump());
+  r = torp_cli(eval + "--model '" + bad_model.string() + "'", dir_);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("torp eval: error: op_spec: " + bad_model.string() + ": "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(at /op_spec/report/groups/0/keys/0)"), std::string::npos) << r.err;
+}

@@ -111,6 +111,7 @@ struct ReportGroupKey {
   std::string label;                 ///< shown before the value ("" : the expression's text)
   std::vector<double> bins;          ///< ascending bin edges; empty: the value itself
   std::optional<EnumKind> enum_kind; ///< shown by enum name
+  std::string where;                 ///< JSON path (or option) of the expression, for errors
 };
 /// A breakdown of the evaluation: configurations grouped by the values of `keys`.
 struct ReportGroup {
@@ -121,8 +122,12 @@ struct ReportGroup {
 /// KEY is an expression or {"expr": EXPR, "label"?: TEXT, "bins"?: [edges], "enum"?: KIND}; a bare
 /// expression string is a group of that one key. TorpError(op_spec) naming `path` when malformed.
 ReportGroup parse_report_group(const nlohmann::json& j, const std::string& path);
-/// The groups of an op spec's optional "report": {"groups": [...]} block; none without it.
-std::vector<ReportGroup> report_groups_of_spec(const nlohmann::json& op_spec);
+/// The groups of an op spec's optional "report": {"groups": [...]} block; none without it. Paths
+/// in errors start at `report_path` ("" for a file that is the report block itself).
+std::vector<ReportGroup> report_groups_of_spec(const nlohmann::json& op_spec, const std::string& report_path = "/report");
+/// Every group key's expression compiled in the model's op spec: TorpError(op_spec) at the key's
+/// `where` for one that does not compile (an unknown name, a syntax error), before any work.
+void check_report_groups(const ModelFile& model, const std::vector<ReportGroup>& groups);
 /// The groups `torp eval` breaks a model's evaluation down by: its op spec's "report" groups,
 /// else the group expressions of its baseline law and of its plausibility rule (one each,
 /// distinct), else none.
