@@ -14,15 +14,20 @@ namespace {
 
 const char* const kDriftDescription =
     "Per model serving the dataset's op: configurations (repeats aggregated to their median), share\n"
-    "of measured labels inside the answers' prediction intervals, median and quartiles of\n"
-    "measured / predicted, per group (the model's baseline group, e.g. dtype x buffer; else\n"
-    "decades of predicted runtime) and the groups that moved most. Verdict rule: for the model's\n"
-    "configurations and for each group, p = P(X <= inside) with X ~ Binomial(n, nominal coverage);\n"
-    "p-values are Holm-adjusted over the model's scopes; a scope moved when adjusted p < --alpha\n"
-    "and |median log(measured / predicted)| >= log(1 + --min-shift). Any moved scope: \"stale\",\n"
-    "else \"current\"; a model without an interval: \"unknown\". Intervals: the model's calibration,\n"
-    "else +-log(1 + p90 APE) of its plausible test labels (provenance), nominal 90%.\n"
-    "JSON report on stdout ({\"ops\": [...]}), readable summary on stderr. Exit code 0 either way.";
+    "of measured labels inside their prediction intervals, median and quartiles of measured /\n"
+    "predicted, per answer domain (seen / inside / outside), per group (the model's baseline group,\n"
+    "e.g. dtype x buffer; else decades of predicted runtime) and the groups that moved most.\n"
+    "Intervals: each label against the interval the predictor serves for its configuration (the\n"
+    "calibration band of the answer's domain and calibration group; nominal coverage\n"
+    "calibration.coverage), inside when lo <= label <= hi; an answer without one against the\n"
+    "fallback band +-log(1 + p90 APE) of the model's plausible test labels (provenance), nominal\n"
+    "90%. The report says per model, domain and group which was used (served, fallback, mixed).\n"
+    "Verdict rule: for the model's configurations and for each group, p = P(X <= inside) with\n"
+    "X ~ Binomial(tested, nominal coverage); p-values are Holm-adjusted over the model's scopes; a\n"
+    "scope moved when adjusted p < --alpha and |median log(measured / predicted)| >=\n"
+    "log(1 + --min-shift). Any moved scope: \"stale\", else \"current\"; a model with no interval\n"
+    "at all: \"unknown\". JSON report on stdout ({\"ops\": [...]}), readable summary on stderr.\n"
+    "Exit code 0 either way.";
 
 struct DriftCli {
   std::string dataset;

@@ -77,8 +77,8 @@ def evaluate(*, model: PathLike, dataset: PathLike, html: Optional[PathLike] = N
 
 def drift(*, dataset: PathLike, models: Optional[PathLike] = None, alpha: float = 0.01, min_shift: float = 0.05,
           reject_factor: float = 1.5, progress: Progress = None) -> Dict[str, Any]:
-    """``torp drift``: the report {"ops": [{"op", "model", "configurations", "within_interval",
-    "verdict", ...}], ...}."""
+    """``torp drift``: the report {"ops": [{"op", "model", "configurations", "within_interval" (labels
+    inside the interval served for them), "interval_source", "domains", "groups", "verdict", ...}], ...}."""
     return json.loads(_core_fn("_drift")(_path(dataset), _path(models), alpha, min_shift, reject_factor,
                                          _progress(progress)))
 

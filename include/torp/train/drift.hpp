@@ -6,16 +6,23 @@
 //
 // The rule (docs/regenerate.md, "When is a model stale?"), per model:
 //   scopes: all configurations the model serves, and each of its groups;
-//   per scope with n configurations, k of them with the measured label inside the interval:
+//   per scope with n configurations tested against an interval, k of them with the measured
+//   label inside their interval:
 //     p = P(X <= k), X ~ Binomial(n, coverage)  (one-sided: fewer inside than nominal);
-//   p-values of the model's scopes are Holm-adjusted (family-wise level alpha);
+//   p-values of the model's tested scopes are Holm-adjusted (family-wise level alpha);
 //   a scope moved when its adjusted p < alpha AND |median log(measured / predicted)| >=
 //   log(1 + min_shift): significantly fewer labels inside than promised, and by a shift that
 //   matters. The model is "stale" when any of its scopes moved, else "current".
-// Intervals: the answer's own interval when the predictor gives one; else the model file's
-// calibration band; else (fallback, documented) a symmetric band in log space from the model's
-// provenance test metrics: +-log(1 + p90 APE) of the plausible test labels at coverage 0.9.
-// A model with none of these (imported reference models) gets the verdict "unknown".
+// Intervals, per configuration: the prediction interval the Predictor serves for it
+// (serve_configurations(): the model's calibration band of the answer's domain and calibration
+// group, e.g. exp's 16-bit or 32-bit dtypes), nominal coverage calibration.coverage; a label is
+// inside when lo <= label <= hi. An answer without an interval (a domain without a band, a model
+// without calibration) falls back to a symmetric band in log space from the model's provenance
+// test metrics: +-log(1 + p90 APE) of the plausible test labels, nominal coverage 0.9. A scope's
+// nominal coverage is the mean of its configurations' (the binomial test with the mean coverage
+// is conservative when the coverages differ, Hoeffding 1956). A configuration with neither is
+// served but not tested; a model whose configurations are all untested (imported reference
+// models) gets the verdict "unknown".
 #pragma once
 
 #include <cstddef>
@@ -38,23 +45,32 @@ struct DriftOptions {
   std::size_t top_groups = 5; ///< groups listed under "moved_most"
 };
 
+/// Where a configuration's interval came from.
+enum class DriftInterval { served, fallback, none };
+
 /// One scope's statistics (a model's whole data or one group).
 struct DriftScope {
   std::string name;        ///< "all" or the group's label, e.g. "BFLOAT16 L1"
-  std::size_t n = 0;       ///< configurations with a prediction and an interval
+  std::size_t n = 0;       ///< configurations with a prediction
+  std::size_t tested = 0;  ///< of them with an interval (served or fallback)
+  std::size_t served = 0, fallback = 0;  ///< tested configurations by the source of their interval
   std::size_t within = 0;  ///< labels inside their interval
-  double median_log_ratio = 0, p25_log_ratio = 0, p75_log_ratio = 0;  ///< log(measured / predicted)
-  double p_value = 1, p_adjusted = 1;  ///< one-sided binomial test; Holm-adjusted over the model's scopes
+  double coverage = 0;     ///< mean nominal coverage of the tested configurations' intervals
+  double median_log_ratio = 0, p25_log_ratio = 0, p75_log_ratio = 0;  ///< log(measured / predicted), all n
+  double p_value = 1, p_adjusted = 1;  ///< one-sided binomial test; Holm-adjusted over the model's tested scopes
   bool moved = false;
+  /// "served", "fallback", "mixed" (both), or "none" (nothing tested).
+  std::string interval_source() const;
 };
 
-/// The interval a model's answers carry, in log(measured / predicted) units.
+/// The fallback band of a model, in log(measured / predicted) units.
 struct DriftBand {
   double lo = 0, hi = 0, coverage = 0.9;
-  std::string source;  ///< "calibration" or "provenance p90 APE (fallback)"
+  std::string source;  ///< "provenance p90 APE"
 };
-/// The band of `model` (see the header comment), or nullopt when it has none.
-std::optional<DriftBand> drift_band(const ModelFile& model);
+/// The fallback band of `model` (+-log(1 + p90 APE) of its provenance test metrics, the plausible
+/// test labels when recorded), or nullopt when its provenance has no such metric.
+std::optional<DriftBand> drift_fallback_band(const ModelFile& model);
 
 /// The group of each configuration (as drift reports it; "" where `predicted` is NaN): the
 /// model's baseline group feature, labelled by the tensors' dtype and buffer ("BFLOAT16 L1"),
@@ -68,9 +84,15 @@ double binomial_cdf(std::size_t k, std::size_t n, double p);
 std::vector<double> holm_adjust(const std::vector<double>& p);
 
 /// The drift report of one model on aggregated configurations of its op:
-/// {"op", "model", "file", "configurations", "not_served", "within_interval" (share or null),
-///  "nominal_coverage", "interval_source", "median_ratio", "ratio_p25", "ratio_p75",
-///  "p_value", "verdict", "reason", "group_feature", "groups": [...], "moved_most": [...]}.
+/// {"op", "model", "file", "configurations" (served), "not_served", "tested" (with an interval),
+///  "within_interval" (share of the tested, or null), "nominal_coverage", "interval_source"
+///  ("served" | "fallback" | "mixed" | null), "intervals": {"served", "fallback", "none"} (counts),
+///  "fallback": {"source", "lo", "hi", "coverage"} | null, "median_ratio", "ratio_p25", "ratio_p75",
+///  "p_value", "verdict", "reason", "group_feature", "domains": {DOMAIN: {"configurations",
+///  "tested", "within_interval", "interval_source", "median_ratio"}}, "groups": [per group the
+///  scope's "group", "configurations", "tested", "within_interval", "nominal_coverage",
+///  "interval_source", "median_ratio", "ratio_p25", "ratio_p75", "p_value", "moved"],
+///  "moved_most": [...]}.
 nlohmann::json drift_model(const ModelFile& model, const std::vector<Configuration>& configs,
                            const DriftOptions& options);
 
