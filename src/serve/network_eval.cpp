@@ -390,7 +390,8 @@ FastEnsemble::FastEnsemble(const std::vector<Network>& members, FastNetwork::Ker
 void FastEnsemble::plan_side_by_side() {
   const std::size_t k_count = members_.size(), layers = members_.front().layers_.size();
   const int out0 = members_.front().layers_.front().out;
-  fused_ = k_count > 1 && layers > 1 && out0 % 4 == 0;
+  constexpr std::size_t kMaxFusedWidth = std::size_t{1} << 20;  // keeps widths in int
+  fused_ = k_count > 1 && layers > 1 && out0 % 4 == 0 && k_count * static_cast<std::size_t>(out0) <= kMaxFusedWidth;
   // The steps in the order mean() runs them, each with the layers whose weights it reads (the
   // fused first step: every member's, columns side by side).
   std::vector<std::vector<const FastNetwork::Layer*>> sources;
