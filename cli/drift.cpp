@@ -13,7 +13,9 @@ namespace torp::cli {
 namespace {
 
 const char* const kDriftDescription =
-    "Per model serving the dataset's op: configurations (repeats aggregated to their median), share\n"
+    "Per model serving the dataset's op on the dataset's device (header \"device\"; models of other\n"
+    "devices are listed, not judged; a model or dataset naming no device always matches):\n"
+    "configurations (repeats aggregated to their median), share\n"
     "of measured labels inside their prediction intervals, median and quartiles of measured /\n"
     "predicted, per answer domain (seen / inside / outside), per group (the model's baseline group,\n"
     "e.g. dtype x buffer; else decades of predicted runtime) and the groups that moved most.\n"

@@ -324,17 +324,28 @@ json drift_model(const ModelFile& model, const std::vector<Configuration>& confi
 json drift(const Dataset& data, const std::filesystem::path& models_dir, const DriftOptions& o) {
   const Predictor predictor(models_dir);  // validates the directory exactly as serving does
   const std::vector<Configuration> configs = aggregate(data, o.reject_factor, nullptr);
-  json ops = json::array();
+  // Measurements of one device judge the models of that device (and models that name none).
+  const std::string device = data.header.is_object() ? data.header.value("device", std::string()) : std::string();
+  json ops = json::array(), other_devices = json::array();
   for (const ModelInfo& info : predictor.models()) {
     if (info.op != data.op) continue;
+    if (!device.empty() && !info.device.empty() && info.device != device) {
+      other_devices.push_back({{"model", info.id}, {"device", info.device}});
+      continue;
+    }
     log(LogLevel::info, "drift: " + info.id + " on " + std::to_string(configs.size()) + " configurations");
     json r = drift_model(load_model(info.file), configs, o);
     r["file"] = info.file.string();
     ops.push_back(std::move(r));
   }
   if (ops.empty())
-    throw TorpError(ErrorCode::no_model, "no model in " + models_dir.string() + " serves " + data.op);
+    throw TorpError(ErrorCode::no_model, "no model in " + models_dir.string() + " serves " + data.op +
+                                             (device.empty() ? std::string() : " on " + device) +
+                                             (other_devices.empty() ? "" : " (" + std::to_string(other_devices.size()) +
+                                                                               " for other devices)"));
   return {{"op", data.op},
+          {"device", device.empty() ? json() : json(device)},
+          {"other_devices", other_devices},
           {"configurations", configs.size()},
           {"rule",
            {{"test", "one-sided binomial: P(X <= inside), X ~ Binomial(tested, nominal coverage), per model and group"},
@@ -408,6 +419,12 @@ std::string drift_summary(const json& report) {
   std::ostringstream s;
   s << std::fixed;
   for (const json& m : report.at("ops")) summarize_model(s, m);
+  if (const auto o = report.find("other_devices"); o != report.end() && o->is_array() && !o->empty()) {
+    s << "not judged (models of other devices than the measurements' " << report.value("device", json("")).get<std::string>()
+      << "):";
+    for (const json& m : *o) s << " " << m.at("model").get<std::string>();
+    s << "\n";
+  }
   return s.str();
 }
 

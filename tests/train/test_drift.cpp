@@ -136,6 +136,41 @@ TEST(Drift, DirectoryReportCoversEveryModelOfTheOp) {
   EXPECT_NE(torp::drift_summary(r).find("wormhole_n300/exp (ttnn.exp): stale"), std::string::npos);
 }
 
+// Measurements that name their device judge that device's models (and models naming none): a
+// Blackhole or n150 model is not "stale" for not matching n300 measurements; it is listed.
+TEST(Drift, MeasurementsOfADeviceJudgeThatDevicesModels) {
+  const auto& f = fixture();
+  torp::Dataset held;
+  held.op = f.data.op;
+  held.header = {{"device", "wormhole_n300"}};
+  for (const auto& c : f.held_out()) held.rows.push_back({c.args, c.label_ns, 0, "", ""});
+  json r = torp::drift(held, torp::test::source("models"), {});
+  std::set<std::string> judged, other;
+  for (const json& m : r["ops"]) judged.insert(m["model"].get<std::string>());
+  for (const json& m : r["other_devices"]) other.insert(m["model"].get<std::string>());
+  EXPECT_EQ(judged, (std::set<std::string>{"wormhole_n300/exp", "wormhole_n300/analytical/exp", "reference/exp"}));
+  EXPECT_EQ(other, (std::set<std::string>{"wormhole_n150/analytical/exp", "blackhole_p150/analytical/exp"}));
+  EXPECT_EQ(r["device"], "wormhole_n300");
+  EXPECT_NE(torp::drift_summary(r).find("not judged (models of other devices than the measurements' wormhole_n300): "),
+            std::string::npos)
+      << torp::drift_summary(r);
+
+  held.header["device"] = "blackhole_p150";
+  r = torp::drift(held, torp::test::source("models"), {});
+  ASSERT_EQ(r["ops"].size(), 1u) << r.dump(1);
+  EXPECT_EQ(r["ops"][0]["model"], "blackhole_p150/analytical/exp");
+
+  held.header["device"] = "no_such_device";
+  try {
+    (void)torp::drift(held, torp::test::source("models"), {});
+    FAIL() << "no model of that device";
+  } catch (const torp::TorpError& e) {
+    EXPECT_EQ(e.error().code, torp::ErrorCode::no_model);
+    EXPECT_NE(e.error().message.find("serves ttnn.exp on no_such_device (5 for other devices)"), std::string::npos)
+        << e.what();
+  }
+}
+
 bool is_32bit(const Configuration& c) {
   const json& dtype = c.args["input_tensor"]["dtype"];
   return dtype == "FLOAT32" || dtype == "UINT32";
