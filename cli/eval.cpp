@@ -45,7 +45,7 @@ struct EvalCli {
 };
 
 /// The groups of the breakdown the command line asks for; nullopt: the model's defaults.
-std::optional<std::vector<ReportGroup>> parse_requested_groups(const EvalCli& c) {
+std::optional<std::vector<ReportGroup>> requested_groups(const EvalCli& c) {
   if (!c.group_by.empty()) {
     std::vector<ReportGroup> out;
     for (std::size_t i = 0; i < c.group_by.size(); ++i) {
@@ -60,31 +60,10 @@ std::optional<std::vector<ReportGroup>> parse_requested_groups(const EvalCli& c)
   }
   if (!c.groups_file) return std::nullopt;
   const nlohmann::json doc = read_json_file(*c.groups_file, "groups file");
-  if (!doc.is_object()) throw TorpError(ErrorCode::op_spec, "a groups file is an object: {\"groups\": [...]} or an op spec", "/");
-  return doc.contains("report") ? report_groups_of_spec(doc) : report_groups_of_spec(nlohmann::json{{"report", doc}}, "");
-}
-
-/// parse_requested_groups (else the model's default groups), every expression compiled in the
-/// model's op spec before any work; an error names the --groups file, or the model file and the
-/// path in it of its op spec's "report" block.
-std::optional<std::vector<ReportGroup>> requested_groups(const EvalCli& c, const ModelFile& model) {
-  std::optional<std::vector<ReportGroup>> groups;
-  try {
-    groups = parse_requested_groups(c);
-    if (groups) check_report_groups(model, *groups);
-  } catch (const TorpError& e) {
-    if (!c.groups_file) throw;
-    throw TorpError(in_file(e.error(), *c.groups_file));
-  }
-  if (groups) return groups;
-  try {
-    check_report_groups(model, default_report_groups(model));
-  } catch (const TorpError& e) {
-    Error err = e.error();
-    if (err.path.starts_with('/')) err.path = "/op_spec" + err.path;
-    throw TorpError(in_file(std::move(err), c.model));
-  }
-  return groups;
+  return with_op_spec_file(*c.groups_file, [&] {
+    if (!doc.is_object()) throw TorpError(ErrorCode::op_spec, "a groups file is an object: {\"groups\": [...]} or an op spec", "/");
+    return doc.contains("report") ? report_groups_of_spec(doc) : report_groups_of_spec(nlohmann::json{{"report", doc}}, "");
+  });
 }
 
 void write_file(const std::string& file, const std::string& text) {
@@ -99,7 +78,7 @@ int eval_command(const EvalCli& c) {
   const ModelFile model = load_model(c.model);
   const std::optional<ModelFile> previous = c.previous ? std::optional<ModelFile>(load_model(*c.previous)) : std::nullopt;
   EvaluationOptions opt = evaluation_options(model);
-  opt.groups = requested_groups(c, model);
+  opt.groups = requested_groups(c);
   if (c.seed) opt.seed = *c.seed;
   if (c.validation_fraction) opt.validation_fraction = *c.validation_fraction;
   if (c.test_fraction) opt.test_fraction = *c.test_fraction;
@@ -112,7 +91,10 @@ int eval_command(const EvalCli& c) {
   if (!opt.all && src.is_object() && src.contains("sha256") && src["sha256"].is_string() && src["sha256"].get<std::string>() != sha)
     std::cerr << "torp eval: warning: " << dataset << " is not the dataset the model was trained on (sha256 differs); "
               << "its test configurations may include training data\n";
-  const Evaluation ev = evaluate_model(model, data, opt, previous ? &*previous : nullptr);
+  // The loaded models' op specs are valid: an op_spec error here is about a report group, whose
+  // file is the --groups file or, for the default groups, the model file (--group-by: none).
+  auto evaluate = [&] { return evaluate_model(model, data, opt, previous ? &*previous : nullptr); };
+  const Evaluation ev = !c.group_by.empty() ? evaluate() : with_op_spec_file(c.groups_file.value_or(c.model), evaluate);
   std::cout << "model " << model.id << " (" << model.op << ") on " << dataset << ": " << ev.configs.size()
             << " configurations, seed " << opt.seed << ", split " << ev.split.train.size() << " train / "
             << ev.split.validation.size() << " validation / " << ev.split.test.size() << " test\n";

@@ -270,36 +270,26 @@ bool avx2_kernel_available() { return kAvx2; }
 
 namespace {
 
-/// The single-row kernel a FastNetwork::Kernel stands for on this CPU.
-DenseFn dense_kernel(FastNetwork::Kernel kernel) {
-#ifdef TORP_X86
-  if (kAvx2 && kernel == FastNetwork::Kernel::best) return dense_avx2;
-#endif
-  (void)kernel;
-  return dense_generic;
-}
+/// The kernels a FastNetwork::Kernel stands for on this CPU (dense_f32 null: float weights are
+/// read as doubles).
+struct Kernels {
+  DenseFn dense = dense_generic;
+  DenseF32Fn dense_f32 = nullptr;
+  DenseRowsFn dense_rows = dense_rows_generic;
+};
 
-/// The single-row kernel for float weights (none: read them as doubles).
-DenseF32Fn dense_f32_kernel(FastNetwork::Kernel kernel) {
+Kernels kernels(FastNetwork::Kernel kernel) {
 #ifdef TORP_X86
-  if (kAvx2 && kernel == FastNetwork::Kernel::best) return dense_avx2_f32;
+  if (kAvx2 && kernel == FastNetwork::Kernel::best) return {dense_avx2, dense_avx2_f32, dense_rows_avx2};
 #endif
   (void)kernel;
-  return nullptr;
-}
-
-DenseRowsFn dense_rows_kernel(FastNetwork::Kernel kernel) {
-#ifdef TORP_X86
-  if (kAvx2 && kernel == FastNetwork::Kernel::best) return dense_rows_avx2;
-#endif
-  (void)kernel;
-  return dense_rows_generic;
+  return {};
 }
 
 }  // namespace
 
 FastNetwork::FastNetwork(const Network& net, Kernel kernel)
-    : dense_(dense_kernel(kernel)), dense_rows_(dense_rows_kernel(kernel)) {
+    : dense_(kernels(kernel).dense), dense_rows_(kernels(kernel).dense_rows) {
   for (const auto& d : net.layers) {
     if (d.in > kMaxWidth)
       throw TorpError(ErrorCode::model_format, "layer input width " + std::to_string(d.in) + " exceeds " +
@@ -370,7 +360,7 @@ bool all_floats(const AlignedDoubles& v) {
 }  // namespace
 
 FastEnsemble::FastEnsemble(const std::vector<Network>& members, FastNetwork::Kernel kernel)
-    : dense_(dense_kernel(kernel)), dense_f32_(dense_f32_kernel(kernel)) {
+    : dense_(kernels(kernel).dense), dense_f32_(kernels(kernel).dense_f32) {
   std::size_t widest = 0;
   for (const auto& n : members) {
     members_.emplace_back(n, kernel);

@@ -287,7 +287,7 @@ void check_report_groups(const ModelFile& model, const std::vector<ReportGroup>&
 }
 
 std::vector<ReportGroup> default_report_groups(const ModelFile& model) {
-  std::vector<ReportGroup> out = report_groups_of_spec(model.op_spec);
+  std::vector<ReportGroup> out = report_groups_of_spec(model.op_spec, "/op_spec/report");  // paths in the model file
   if (!out.empty()) return out;
   std::vector<std::string> exprs;
   if (model.baseline && !model.baseline->group.empty()) exprs.push_back(model.baseline->group);

@@ -329,8 +329,8 @@ json split_metrics(const std::vector<double>& predicted, const std::vector<Confi
 
 namespace {
 
-/// The baseline alone, the previous model's answers and the groups of the comparison report.
-void add_comparison(Evaluation& e, const ModelFile& model, const EvaluationOptions& options, const ModelFile* previous) {
+/// The baseline alone, the previous model's answers and the comparison report over e.groups.
+void add_comparison(Evaluation& e, const ModelFile& model, const ModelFile* previous) {
   e.baseline = baseline_predictions(model, e.configs);
   if (previous) {
     if (canonical_op_name(previous->op) != canonical_op_name(model.op))
@@ -338,7 +338,6 @@ void add_comparison(Evaluation& e, const ModelFile& model, const EvaluationOptio
     e.previous_id = previous->id;
     e.previous = serve_configurations(*previous, e.configs);
   }
-  e.groups = options.groups ? *options.groups : default_report_groups(model);
   e.comparison = comparison_report(e, model);
 }
 
@@ -359,8 +358,9 @@ EvaluationOptions evaluation_options(const ModelFile& model) {
 
 Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const EvaluationOptions& options,
                           const ModelFile* previous) {
-  if (options.groups) check_report_groups(model, *options.groups);  // before any work, at the key's path
   Evaluation e;
+  e.groups = options.groups ? *options.groups : default_report_groups(model);
+  check_report_groups(model, e.groups);  // before any work: an error names the key's path
   e.configs = aggregate(data, options.reject_factor, &e.aggregation);
   if (options.all) {
     e.split.train.resize(e.configs.size());
@@ -390,7 +390,7 @@ Evaluation evaluate_model(const ModelFile& model, const Dataset& data, const Eva
   if (const auto* pm = model.provenance.contains("metrics") ? &model.provenance["metrics"] : nullptr;
       pm && pm->is_object() && pm->contains("cv"))
     e.metrics["cv"] = (*pm)["cv"];
-  add_comparison(e, model, options, previous);
+  add_comparison(e, model, previous);
   return e;
 }
 

@@ -128,7 +128,8 @@ std::vector<ReportGroup> report_groups_of_spec(const nlohmann::json& op_spec, co
 /// Every group key's expression compiled in the model's op spec: TorpError(op_spec) at the key's
 /// `where` for one that does not compile (an unknown name, a syntax error), before any work.
 void check_report_groups(const ModelFile& model, const std::vector<ReportGroup>& groups);
-/// The groups `torp eval` breaks a model's evaluation down by: its op spec's "report" groups,
+/// The groups `torp eval` breaks a model's evaluation down by (errors at their path in the model
+/// file, /op_spec/report/...): its op spec's "report" groups,
 /// else the group expressions of its baseline law and of its plausibility rule (one each,
 /// distinct), else none.
 std::vector<ReportGroup> default_report_groups(const ModelFile& model);
